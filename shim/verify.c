@@ -1,0 +1,270 @@
+/* The handshake decision.  verify_cert_cb is the cert verify callback of
+ * every SSL_CTX: OpenSSL calls it once per full handshake with the chain the
+ * peer served.  It runs the program's own verification first (its callback,
+ * or X509_verify_cert), then, for a client whose host the policy pins, checks
+ * the pins against the served and the built chain, and decides:
+ *
+ *   program rejected          → stays rejected (the shim never turns a
+ *                               failure into a success)
+ *   pins match / host unpinned → the program's verdict, untouched
+ *   mismatch, enforce          → fail the handshake before any application
+ *                               byte, with a pinshim reason in the error queue
+ *   mismatch, observe/expired  → the program's verdict, plus an event
+ *
+ * Every failure, pinned host or not, becomes an event. */
+#include "shim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum reason { REASON_NONE, REASON_PIN, REASON_POLICY };
+
+struct check {
+	SSL *s;
+	X509_STORE_CTX *xs;
+	int ok;                       /* the program's own result */
+	bool program_accepts;         /* would the handshake go on without us */
+	int verify_error;
+	const struct shim_config *cfg;
+	const struct policy_host *entry;
+	enum policy_mode mode;
+	bool matched, expired;
+	enum reason block;
+	struct peer peer;
+	struct chain served, built;
+};
+
+/* The program's own verification: its cert verify callback, else OpenSSL's. */
+static int program_verify(SSL *s, X509_STORE_CTX *xs)
+{
+	SSL_CTX *ctx = s != NULL ? ossl.SSL_get_SSL_CTX(s) : NULL;
+	int (*cb)(X509_STORE_CTX *, void *) = NULL;
+	int ok;
+
+	if (ctx != NULL)
+		cb = (int (*)(X509_STORE_CTX *, void *))ossl.SSL_CTX_get_ex_data(
+			ctx, shim.ctx_cb_idx);
+	if (cb != NULL)
+		return cb(xs, ossl.SSL_CTX_get_ex_data(ctx, shim.ctx_arg_idx));
+	ok = ossl.X509_verify_cert(xs);
+	return ok < 0 ? 0 : ok; /* as OpenSSL itself treats it */
+}
+
+static void check_pins(struct check *c)
+{
+	const struct policy_host *h = c->entry;
+
+	c->mode = config_mode(c->cfg, h);
+	c->expired = policy_host_expired(h, time(NULL));
+	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &c->served, false);
+	c->matched = chain_has_any(&c->served, h->pins, h->npins);
+	if (c->matched)
+		return;
+	/* A root pin: the server need not send the root, OpenSSL adds it. */
+	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &c->built, false);
+	c->matched = chain_has_any(&c->built, h->pins, h->npins);
+}
+
+static enum reason block_reason(const struct check *c)
+{
+	if (c->cfg->policy_failed && c->cfg->fail_closed)
+		return REASON_POLICY;
+	if (c->entry != NULL && !c->matched && !c->expired &&
+	    c->mode == POLICY_ENFORCE)
+		return REASON_PIN;
+	return REASON_NONE;
+}
+
+static bool is_failure(const struct check *c)
+{
+	return c->ok <= 0 || c->block != REASON_NONE ||
+	       (c->entry != NULL && !c->matched);
+}
+
+/* What decided the handshake: the program's own rejection first, then the
+ * shim's reason; a verification error the program chose to accept (curl -k)
+ * is named only when nothing else is wrong. */
+static enum event_kind kind_of(const struct check *c)
+{
+	if (c->ok <= 0 && !c->program_accepts)
+		return event_kind_of_verify_error(c->verify_error);
+	if (c->block == REASON_POLICY)
+		return EV_POLICY_ERROR;
+	if (c->entry != NULL && !c->matched)
+		return EV_PIN_MISMATCH;
+	return event_kind_of_verify_error(c->verify_error);
+}
+
+static enum event_decision decision_of(const struct check *c)
+{
+	if (c->block != REASON_NONE || !c->program_accepts)
+		return EV_BLOCKED;
+	if (c->entry != NULL && !c->matched)
+		return EV_WOULD_BLOCK;
+	return EV_ALLOWED;
+}
+
+static size_t pins_text(const struct chain *c, char *out, size_t len)
+{
+	char pin[PIN_STRLEN];
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n && used < len; i++) {
+		pin_format(&c->certs[i].spki, pin);
+		used += (size_t)snprintf(out + used, len - used, "%s[%zu] %s",
+					 i ? " " : "", i, pin);
+	}
+	return used;
+}
+
+static void expected_text(const struct policy_host *h, char *out, size_t len)
+{
+	char pin[PIN_STRLEN];
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; h != NULL && i < h->npins && used < len; i++) {
+		pin_format(&h->pins[i], pin);
+		used += (size_t)snprintf(out + used, len - used, "%s%s",
+					 i ? ", " : "", pin);
+	}
+}
+
+static void log_failure(const struct event *ev, const struct check *c)
+{
+	char served[700], built[700], expected[500];
+
+	if (!log_enabled(LOG_INFO))
+		return;
+	pins_text(&ev->served, served, sizeof(served));
+	pins_text(&ev->built, built, sizeof(built));
+	expected_text(c->entry, expected, sizeof(expected));
+	shim_log(LOG_INFO, "%s:%d %s, %s (%s); served: %s; built: %s; "
+		 "expected: %s", ev->peer.host, ev->peer.port,
+		 event_kind_name(ev->kind), event_decision_name(ev->decision),
+		 ev->message, served, built,
+		 expected[0] != '\0' ? expected : "(host not pinned)");
+}
+
+static void describe(struct event *ev, const struct check *c)
+{
+	const char *what = c->ok <= 0
+		? ossl.X509_verify_cert_error_string(c->verify_error)
+		: c->block == REASON_POLICY ? "policy not loaded, failing closed"
+					    : "no pin matches the chain";
+
+	snprintf(ev->message, sizeof(ev->message), "%s%s", what,
+		 c->entry != NULL && !c->matched && c->ok <= 0
+			 ? "; no pin matches the chain either" : "");
+	if (c->expired)
+		strncat(ev->message, "; pins expired, only reported",
+			sizeof(ev->message) - strlen(ev->message) - 1);
+}
+
+static void record(const struct check *c)
+{
+	struct event *ev = malloc(sizeof(*ev));
+
+	if (ev == NULL) {
+		shim_log(LOG_ERROR, "%s: out of memory, failure not recorded",
+			 c->peer.host);
+		return;
+	}
+	event_init(ev, kind_of(c), decision_of(c));
+	ev->peer = c->peer;
+	ev->mode = c->entry != NULL ? c->mode : config_mode(c->cfg, NULL);
+	if (c->cfg->policy != NULL)
+		ev->policy_version = c->cfg->policy->version;
+	if (c->entry != NULL) {
+		ev->expected = c->entry->pins;
+		ev->nexpected = c->entry->npins;
+	}
+	ev->pinned = c->entry != NULL;
+	ev->pin_matched = c->matched;
+	ev->pin_expired = c->expired;
+	ev->verify_error = c->verify_error;
+	ev->tls_version = ossl.SSL_get_version(c->s);
+	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &ev->served, true);
+	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &ev->built, true);
+	describe(ev, c);
+	log_failure(ev, c);
+	sink_emit(ev);
+	free(ev);
+}
+
+/* Fails the handshake: OpenSSL only honours a 0 from this callback when the
+ * SSL verifies its peer, so a program that asked for SSL_VERIFY_NONE (curl
+ * -k) is switched to SSL_VERIFY_PEER for this one connection, which is over
+ * anyway. */
+static void refuse(const struct check *c)
+{
+	if (c->program_accepts)
+		ossl.X509_STORE_CTX_set_error(c->xs,
+					      X509_V_ERR_APPLICATION_VERIFICATION);
+	if (ossl.SSL_get_verify_mode(c->s) == SSL_VERIFY_NONE)
+		ossl.SSL_set_verify(c->s, SSL_VERIFY_PEER,
+				    ossl.SSL_get_verify_callback(c->s));
+	ossl.ERR_new();
+	ossl.ERR_set_debug(__FILE__, __LINE__, __func__);
+	if (c->block == REASON_POLICY)
+		ossl.ERR_set_error(shim.err_lib, 2,
+				   "host %s: policy not loaded and PINSHIM_FAIL=closed",
+				   c->peer.host);
+	else
+		ossl.ERR_set_error(shim.err_lib, 1,
+				   "host %s: no pin of the policy matches the "
+				   "served or built chain", c->peer.host);
+}
+
+static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
+{
+	struct check *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (c == NULL) {
+		/* Cannot check: fail safe rather than let an unchecked chain
+		 * through a pinned host. */
+		ossl.X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+		return 0;
+	}
+	ossl.ERR_set_mark();
+	c->s = s;
+	c->xs = xs;
+	c->ok = ok;
+	c->verify_error = ossl.X509_STORE_CTX_get_error(xs);
+	c->program_accepts = ok > 0 || ossl.SSL_get_verify_mode(s) == SSL_VERIFY_NONE;
+	c->cfg = config_get();
+	peer_of(s, &c->peer);
+	if (c->cfg->policy != NULL)
+		c->entry = policy_match(c->cfg->policy, c->peer.host);
+	if (c->entry != NULL)
+		check_pins(c);
+	c->block = block_reason(c);
+	if (is_failure(c))
+		record(c);
+	else if (c->entry != NULL)
+		session_mark(s, c->peer.host);
+	ossl.ERR_pop_to_mark();
+	ret = ok;
+	if (c->block != REASON_NONE) {
+		refuse(c);
+		ret = 0;
+	}
+	free(c);
+	return ret;
+}
+
+int verify_cert_cb(X509_STORE_CTX *xs, void *unused)
+{
+	SSL *s = ossl.X509_STORE_CTX_get_ex_data(
+		xs, ossl.SSL_get_ex_data_X509_STORE_CTX_idx());
+	int ok = program_verify(s, xs);
+
+	/* < 0: the program asked OpenSSL to retry verification later; it will
+	 * call us again then. */
+	if (ok < 0 || s == NULL || ossl.SSL_is_server(s))
+		return ok;
+	return decide(s, xs, ok);
+}
