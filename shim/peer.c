@@ -4,13 +4,46 @@
 #include "shim.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-/* The socket under the SSL's read BIO, or -1 (memory BIOs, and BIOs of the
- * program's own, such as curl's, have none). */
+/* The TCP socket this thread connected last.  Some programs (curl) hand
+ * OpenSSL a BIO of their own with no socket behind it; their handshake
+ * follows their connect() on the same thread, so that socket is the best
+ * remaining witness of the peer. */
+static __thread int last_connected_fd
+	__attribute__((tls_model("initial-exec"))) = -1;
+
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+static _Atomic(connect_fn) real_connect;
+
+/* Exported unversioned, so it binds to connect@GLIBC_*; it only notes the
+ * descriptor (async-signal-safe, errno untouched). */
+__attribute__((visibility("default")))
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	connect_fn fn = atomic_load_explicit(&real_connect, memory_order_acquire);
+
+	if (fn == NULL) {
+		fn = (connect_fn)dlsym(RTLD_NEXT, "connect");
+		if (fn == NULL || fn == connect) {
+			errno = ENOSYS;
+			return -1;
+		}
+		atomic_store_explicit(&real_connect, fn, memory_order_release);
+	}
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		last_connected_fd = fd;
+	return fn(fd, sa, len);
+}
+
+/* The socket under the SSL's read BIO; else (memory BIOs, and BIOs of the
+ * program's own, such as curl's) the socket this thread connected last. */
 static int peer_fd(SSL *s)
 {
 	for (BIO *b = ossl.SSL_get_rbio(s); b != NULL; b = ossl.BIO_next(b)) {
@@ -20,7 +53,7 @@ static int peer_fd(SSL *s)
 		if (ossl.BIO_ctrl(b, BIO_C_GET_FD, 0, &fd) >= 0 && fd >= 0)
 			return fd;
 	}
-	return -1;
+	return last_connected_fd;
 }
 
 static void peer_address(SSL *s, struct peer *p)

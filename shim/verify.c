@@ -76,10 +76,12 @@ static enum reason block_reason(const struct check *c)
 	return REASON_NONE;
 }
 
+/* A verification error counts even when the program chose to accept it
+ * (SSL_VERIFY_NONE, or its callback overrode the error). */
 static bool is_failure(const struct check *c)
 {
-	return c->ok <= 0 || c->block != REASON_NONE ||
-	       (c->entry != NULL && !c->matched);
+	return c->ok <= 0 || c->verify_error != X509_V_OK ||
+	       c->block != REASON_NONE || (c->entry != NULL && !c->matched);
 }
 
 /* What decided the handshake: the program's own rejection first, then the
@@ -150,13 +152,14 @@ static void log_failure(const struct event *ev, const struct check *c)
 
 static void describe(struct event *ev, const struct check *c)
 {
-	const char *what = c->ok <= 0
+	const char *what = c->ok <= 0 || c->verify_error != X509_V_OK
 		? ossl.X509_verify_cert_error_string(c->verify_error)
 		: c->block == REASON_POLICY ? "policy not loaded, failing closed"
 					    : "no pin matches the chain";
 
 	snprintf(ev->message, sizeof(ev->message), "%s%s", what,
-		 c->entry != NULL && !c->matched && c->ok <= 0
+		 c->entry != NULL && !c->matched &&
+				 (c->ok <= 0 || c->verify_error != X509_V_OK)
 			 ? "; no pin matches the chain either" : "");
 	if (c->expired)
 		strncat(ev->message, "; pins expired, only reported",

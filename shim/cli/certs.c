@@ -110,7 +110,8 @@ static int load_der(const unsigned char *p, long len, const char *path,
 
 static int is_pem(const char *data, long len)
 {
-	return memmem(data, (size_t)len, "-----BEGIN ", 11) != NULL;
+	/* memmem on an empty file's NULL buffer is undefined */
+	return len > 0 && memmem(data, (size_t)len, "-----BEGIN ", 11) != NULL;
 }
 
 int certs_load_file(const char *path, STACK_OF(X509) **out, char *err,
