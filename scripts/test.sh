@@ -17,16 +17,18 @@ count() {
 	sed -n "s/^${key}:[[:space:]]*\([0-9]\+\).*/\1/p" "$log" | tail -n 1
 }
 
+# run_suite BUILDDIR TIMEOUT_MULTIPLIER [meson setup options...]
 run_suite() {
-	local dir=$1
-	shift
+	local dir=$1 mult=$2
+	shift 2
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "$@" >/dev/null || return 1
 	fi
 	ninja -C "$dir" || return 1
 	local log
 	log=$(mktemp)
-	meson test -C "$dir" --print-errorlogs --num-processes 2 | tee "$log"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 \
+		--timeout-multiplier "$mult" | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	local ok fail unexp timeout
 	ok=$(count "$log" "Ok")
@@ -39,8 +41,9 @@ run_suite() {
 	return "$rc"
 }
 
-run_suite build || status=1
-run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+run_suite build 1 || status=1
+# Sanitized code and a preloaded ASan runtime run a few times slower.
+run_suite build-asan 3 -Db_sanitize=address,undefined -Db_lundef=false || status=1
 
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
 	failed=1 # a build or setup failure counts, even with no test run

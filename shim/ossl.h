@@ -38,6 +38,7 @@
 	X(X509_STORE_CTX_get_error) X(X509_STORE_CTX_set_error)                \
 	X(X509_STORE_CTX_get_error_depth) X(X509_verify_cert)                  \
 	X(X509_verify_cert_error_string) X(X509_VERIFY_PARAM_get0_host)        \
+	X(X509_VERIFY_PARAM_get1_ip_asc)                                       \
 	X(OPENSSL_sk_num) X(OPENSSL_sk_value) X(X509_get_X509_PUBKEY)          \
 	X(i2d_X509_PUBKEY) X(i2d_X509) X(EVP_Digest) X(EVP_sha256)             \
 	X(X509_get_subject_name) X(X509_get_issuer_name) X(X509_NAME_oneline)  \

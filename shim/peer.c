@@ -1,6 +1,7 @@
 /* Which host a client SSL is talking to, as the program named it: the SNI it
- * sent, else the name it asked OpenSSL to check, else the peer's address.
- * That is the name the policy's pins are looked up by. */
+ * sent, else the name or address it asked OpenSSL to check, else the peer's
+ * address.  That is the name the policy's pins are looked up by, so an
+ * ambiguous guess of the address must never choose it (see recent_peer). */
 #include "shim.h"
 
 #include <arpa/inet.h>
@@ -12,15 +13,26 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The TCP socket this thread connected last.  Some programs (curl) hand
+/* The TCP sockets this thread connected last.  Some programs (curl) hand
  * OpenSSL a BIO of their own with no socket behind it; their handshake
- * follows their connect() on the same thread, so that socket is the best
- * remaining witness of the peer. */
-static __thread int last_connected_fd
-	__attribute__((tls_model("initial-exec"))) = -1;
+ * follows their connect() on the same thread, so those sockets are the only
+ * remaining witnesses of the peer. */
+#define RECENT_MAX 8
+static __thread int recent_fds[RECENT_MAX]
+	__attribute__((tls_model("initial-exec")));
+static __thread unsigned recent_next __attribute__((tls_model("initial-exec")));
 
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 static _Atomic(connect_fn) real_connect;
+
+static void recent_note(int fd)
+{
+	/* Stored as fd + 1 so that the zeroed array means "none". */
+	for (unsigned i = 0; i < RECENT_MAX; i++)
+		if (recent_fds[i] == fd + 1)
+			return;
+	recent_fds[recent_next++ % RECENT_MAX] = fd + 1;
+}
 
 /* Exported unversioned, so it binds to connect@GLIBC_*; it only notes the
  * descriptor (async-signal-safe, errno untouched). */
@@ -38,13 +50,13 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		atomic_store_explicit(&real_connect, fn, memory_order_release);
 	}
 	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
-		last_connected_fd = fd;
+		recent_note(fd);
 	return fn(fd, sa, len);
 }
 
-/* The socket under the SSL's read BIO; else (memory BIOs, and BIOs of the
- * program's own, such as curl's) the socket this thread connected last. */
-static int peer_fd(SSL *s)
+/* The socket under the SSL's read BIO, or -1 (memory BIOs, and BIOs of the
+ * program's own, such as curl's, have none). */
+static int bio_fd(SSL *s)
 {
 	for (BIO *b = ossl.SSL_get_rbio(s); b != NULL; b = ossl.BIO_next(b)) {
 		int fd = -1;
@@ -53,27 +65,59 @@ static int peer_fd(SSL *s)
 		if (ossl.BIO_ctrl(b, BIO_C_GET_FD, 0, &fd) >= 0 && fd >= 0)
 			return fd;
 	}
-	return last_connected_fd;
+	return -1;
 }
 
-static void peer_address(SSL *s, struct peer *p)
+/* The numeric address and port of a connected TCP socket: 0, or -1. */
+static int socket_peer(int fd, char *addr, size_t len, int *port)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd = peer_fd(s);
+	socklen_t sl = sizeof(ss);
+	int type = 0;
+	socklen_t tl = sizeof(type);
 
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
+	    type != SOCK_STREAM ||
+	    getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -1;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
-		inet_ntop(AF_INET, &in->sin_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(in->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)len);
+		*port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(in6->sin6_port);
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)len);
+		*port = ntohs(in6->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+/* The peer of this thread's recently connected sockets, when they all (the
+ * ones still connected) lead to one address and port; else nothing.  Event
+ * loops (asyncio) connect many sockets before their memory-BIO handshakes,
+ * and guessing among them would pick the wrong host's pins. */
+static void recent_peer(struct peer *p)
+{
+	char addr[sizeof(p->addr)];
+	int port, found = 0;
+
+	for (unsigned i = 0; i < RECENT_MAX; i++) {
+		if (recent_fds[i] == 0 ||
+		    socket_peer(recent_fds[i] - 1, addr, sizeof(addr), &port) != 0)
+			continue;
+		if (found && (port != p->port || strcmp(addr, p->addr) != 0)) {
+			p->addr[0] = '\0';
+			p->port = 0;
+			return;
+		}
+		memcpy(p->addr, addr, sizeof(addr));
+		p->port = port;
+		found = 1;
 	}
 }
 
@@ -92,20 +136,34 @@ static void host_copy(char *dst, size_t len, const char *src)
 		dst[n - 1] = '\0';
 }
 
-void peer_host(SSL *s, char *host, size_t len)
+static void named_host(SSL *s, char *host, size_t len)
 {
+	X509_VERIFY_PARAM *param = ossl.SSL_get0_param(s);
 	const char *name = ossl.SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+	char *ip;
 
 	if (name == NULL || *name == '\0')
-		name = ossl.X509_VERIFY_PARAM_get0_host(ossl.SSL_get0_param(s), 0);
-	host_copy(host, len, name != NULL ? name : "");
+		name = ossl.X509_VERIFY_PARAM_get0_host(param, 0);
+	if (name != NULL && *name != '\0') {
+		host_copy(host, len, name);
+		return;
+	}
+	/* Python checks an IP literal this way, and sends no SNI for it. */
+	ip = ossl.X509_VERIFY_PARAM_get1_ip_asc(param);
+	host_copy(host, len, ip != NULL ? ip : "");
+	ossl.CRYPTO_free(ip, __FILE__, __LINE__);
 }
 
 void peer_of(SSL *s, struct peer *out)
 {
+	int fd = bio_fd(s);
+
 	memset(out, 0, sizeof(*out));
-	peer_host(s, out->host, sizeof(out->host));
-	peer_address(s, out);
+	named_host(s, out->host, sizeof(out->host));
+	if (fd >= 0)
+		socket_peer(fd, out->addr, sizeof(out->addr), &out->port);
+	else
+		recent_peer(out);
 	if (out->host[0] == '\0')
 		snprintf(out->host, sizeof(out->host), "%s", out->addr);
 }

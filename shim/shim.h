@@ -50,8 +50,6 @@ struct peer {
 	int port;         /* 0 when unknown */
 };
 void peer_of(SSL *s, struct peer *out);
-/* Only the host, cheaply (no socket calls): for the resumption check. */
-void peer_host(SSL *s, char *host, size_t len);
 
 /* ---- chain.c: certificates as pins and as printable details ---- */
 #define CHAIN_MAX 10
