@@ -70,8 +70,9 @@ int pin_parse_explain(const char *text, struct pin *out, char *why,
 	}
 	b64 = text + PIN_PREFIX_LEN;
 	len = strlen(b64);
-	if (b64[0] == '/') {
-		/* curl's --pinnedpubkey spells it "sha256//" */
+	if (b64[0] == '/' && len == 45) {
+		/* curl's --pinnedpubkey spells it "sha256//"; a lone '/' is
+		 * ordinary base64, one pin in 64 starts with it */
 		snprintf(why, whylen, "write 'sha256/' with one slash");
 		return -1;
 	}
