@@ -62,6 +62,23 @@ def run_client(args, port, pki, env):
     return float(fields["rate"]), int(fields["maxrss_kb"])
 
 
+def client_instructions(args, port, pki, env):
+    """Instructions the client executes (callgrind): repeatable on a busy
+    machine, where wall-clock rates drift by several percent."""
+    with tempfile.NamedTemporaryFile(prefix="callgrind-") as out:
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out.name,
+               args.client, "pinned.test", str(port),
+               os.path.join(pki, "root.pem"), str(args.callgrind)]
+        # valgrind applies LD_PRELOAD to the client; its own tools ignore it.
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            sys.exit("bench: callgrind run failed: %s" % res.stderr[-500:])
+        for line in open(out.name):
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    sys.exit("bench: no callgrind total")
+
+
 def bench_leaf(args, pki, leaf, pins):
     port = free_port()
     server = start_server(pki, leaf, port)
@@ -81,6 +98,14 @@ def bench_leaf(args, pki, leaf, pins):
                 rate, kb = run_client(args, port, pki, env)
                 rates[name].append(rate)
                 rss[name].append(kb)
+        instr = {}
+        if args.callgrind:
+            for name, mode in configs.items():
+                env = dict(os.environ)
+                if mode:
+                    env["LD_PRELOAD"] = args.lib
+                    env["PINSHIM_POLICY"] = os.path.join(pki, mode + ".ini")
+                instr[name] = client_instructions(args, port, pki, env)
     finally:
         server.kill()
         server.wait()
@@ -92,6 +117,9 @@ def bench_leaf(args, pki, leaf, pins):
         result[name] = {"rate": round(med, 1), "ratio": round(med / base, 4),
                         "rss_kb": statistics.median(rss[name]),
                         "rss_added_kb": statistics.median(rss[name]) - base_rss}
+        if instr:
+            result[name]["instructions"] = instr[name]
+            result[name]["instr_ratio"] = round(instr[name] / instr["without"], 4)
     return result
 
 
@@ -100,6 +128,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--count", type=int, default=300)
+    ap.add_argument("--callgrind", type=int, default=0, metavar="N",
+                    help="also count the client's instructions over N handshakes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.lib = os.path.join(args.build, "shim", "libpinshim.so")
@@ -125,6 +155,12 @@ def main():
         for name, r in res.items():
             print("%-6s %-8s %10.1f %8.4f %10d %14d" % (
                 leaf, name, r["rate"], r["ratio"], r["rss_kb"], r["rss_added_kb"]))
+    if args.callgrind:
+        print("\nclient instructions over %d handshakes (callgrind)" % args.callgrind)
+        for leaf, res in report.items():
+            for name, r in res.items():
+                print("%-6s %-8s %14d  x%.4f" % (leaf, name, r["instructions"],
+                                                r["instr_ratio"]))
 
 
 if __name__ == "__main__":
