@@ -3,8 +3,10 @@
  * nothing here blocks. */
 #include "shim.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 static const char *const kind_names[] = {
 	[EV_PIN_MISMATCH] = "pin_mismatch",
@@ -61,10 +63,20 @@ static void event_id(unsigned char id[16], const struct timespec *t)
 	unsigned long long ms = (unsigned long long)t->tv_sec * 1000ULL +
 				(unsigned long long)t->tv_nsec / 1000000ULL;
 
-	/* GRND_NONBLOCK: never wait for entropy on the handshake path; the
-	 * time part still keeps ids apart if it ever comes up short. */
-	if (getrandom(id + 6, 10, GRND_NONBLOCK) != 10)
-		memset(id + 6, 0, 10);
+	/* GRND_NONBLOCK: never wait for entropy on the handshake path.  Early
+	 * in boot it can come up short: then pid, nanoseconds and a counter
+	 * keep ids of this host apart (dedupe must not merge two events). */
+	if (getrandom(id + 6, 10, GRND_NONBLOCK) != 10) {
+		static atomic_uint seq;
+		unsigned n = atomic_fetch_add(&seq, 1);
+		unsigned pid = (unsigned)getpid();
+		unsigned ns = (unsigned)t->tv_nsec;
+
+		memcpy(id + 6, &pid, 4);
+		memcpy(id + 10, &ns, 4);
+		id[14] = (unsigned char)n;
+		id[15] = (unsigned char)(n >> 8);
+	}
 	for (int i = 0; i < 6; i++)
 		id[i] = (unsigned char)(ms >> (40 - 8 * i));
 	id[6] = (unsigned char)(0x70 | (id[6] & 0x0f));
