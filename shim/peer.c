@@ -154,16 +154,25 @@ static void named_host(SSL *s, char *host, size_t len)
 	ossl.CRYPTO_free(ip, __FILE__, __LINE__);
 }
 
-void peer_of(SSL *s, struct peer *out)
+void peer_address(SSL *s, struct peer *p)
 {
-	int fd = bio_fd(s);
+	int fd;
 
+	if (p->addr[0] != '\0')
+		return;
+	fd = bio_fd(s);
+	if (fd >= 0)
+		socket_peer(fd, p->addr, sizeof(p->addr), &p->port);
+	else
+		recent_peer(p);
+}
+
+void peer_name(SSL *s, struct peer *out)
+{
 	memset(out, 0, sizeof(*out));
 	named_host(s, out->host, sizeof(out->host));
-	if (fd >= 0)
-		socket_peer(fd, out->addr, sizeof(out->addr), &out->port);
-	else
-		recent_peer(out);
-	if (out->host[0] == '\0')
-		snprintf(out->host, sizeof(out->host), "%s", out->addr);
+	if (out->host[0] != '\0')
+		return;
+	peer_address(s, out);
+	snprintf(out->host, sizeof(out->host), "%s", out->addr);
 }

@@ -44,7 +44,7 @@ void session_precheck(SSL *s)
 	sess = ossl.SSL_get_session(s);
 	if (sess == NULL)
 		return;
-	peer_of(s, &p);
+	peer_name(s, &p);
 	if (!host_needs_check(config_get(), p.host))
 		return;
 	if (ossl.SSL_SESSION_get_ex_data(sess, shim.sess_idx) == mark_for(p.host))

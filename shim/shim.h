@@ -49,7 +49,11 @@ struct peer {
 	char addr[64];    /* numeric peer address, "" when unknown */
 	int port;         /* 0 when unknown */
 };
-void peer_of(SSL *s, struct peer *out);
+/* The host only; the address too when it is all that names the host.  No
+ * socket call when the program named the host: the success path. */
+void peer_name(SSL *s, struct peer *out);
+/* Fills addr and port unless already known (for events). */
+void peer_address(SSL *s, struct peer *p);
 
 /* ---- chain.c: certificates as pins and as printable details ---- */
 #define CHAIN_MAX 10

@@ -66,11 +66,23 @@ static void check_pins(struct check *c)
 	c->matched = chain_has_any(&c->built, h->pins, h->npins);
 }
 
+/* The program's own verification reported an error, accepted or not. */
+static bool verify_failed(const struct check *c)
+{
+	return c->ok <= 0 || c->verify_error != X509_V_OK;
+}
+
+/* The host is pinned and no pin matches the served or built chain. */
+static bool pin_mismatch(const struct check *c)
+{
+	return c->entry != NULL && !c->matched;
+}
+
 static enum reason block_reason(const struct check *c)
 {
 	if (c->cfg->policy_failed && c->cfg->fail_closed)
 		return REASON_POLICY;
-	if (c->entry != NULL && !c->matched && !c->expired &&
+	if (pin_mismatch(c) && !c->expired &&
 	    c->mode == POLICY_ENFORCE)
 		return REASON_PIN;
 	return REASON_NONE;
@@ -80,8 +92,7 @@ static enum reason block_reason(const struct check *c)
  * (SSL_VERIFY_NONE, or its callback overrode the error). */
 static bool is_failure(const struct check *c)
 {
-	return c->ok <= 0 || c->verify_error != X509_V_OK ||
-	       c->block != REASON_NONE || (c->entry != NULL && !c->matched);
+	return verify_failed(c) || c->block != REASON_NONE || pin_mismatch(c);
 }
 
 /* What decided the handshake: the program's own rejection first, then the
@@ -93,7 +104,7 @@ static enum event_kind kind_of(const struct check *c)
 		return event_kind_of_verify_error(c->verify_error);
 	if (c->block == REASON_POLICY)
 		return EV_POLICY_ERROR;
-	if (c->entry != NULL && !c->matched)
+	if (pin_mismatch(c))
 		return EV_PIN_MISMATCH;
 	return event_kind_of_verify_error(c->verify_error);
 }
@@ -102,7 +113,7 @@ static enum event_decision decision_of(const struct check *c)
 {
 	if (c->block != REASON_NONE || !c->program_accepts)
 		return EV_BLOCKED;
-	if (c->entry != NULL && !c->matched)
+	if (pin_mismatch(c))
 		return EV_WOULD_BLOCK;
 	return EV_ALLOWED;
 }
@@ -152,14 +163,13 @@ static void log_failure(const struct event *ev, const struct check *c)
 
 static void describe(struct event *ev, const struct check *c)
 {
-	const char *what = c->ok <= 0 || c->verify_error != X509_V_OK
+	const char *what = verify_failed(c)
 		? ossl.X509_verify_cert_error_string(c->verify_error)
 		: c->block == REASON_POLICY ? "policy not loaded, failing closed"
 					    : "no pin matches the chain";
 
 	snprintf(ev->message, sizeof(ev->message), "%s%s", what,
-		 c->entry != NULL && !c->matched &&
-				 (c->ok <= 0 || c->verify_error != X509_V_OK)
+		 pin_mismatch(c) && verify_failed(c)
 			 ? "; no pin matches the chain either" : "");
 	if (c->expired)
 		strncat(ev->message, "; pins expired, only reported",
@@ -177,6 +187,7 @@ static void record(const struct check *c)
 	}
 	event_init(ev, kind_of(c), decision_of(c));
 	ev->peer = c->peer;
+	peer_address(c->s, &ev->peer);
 	ev->mode = c->entry != NULL ? c->mode : config_mode(c->cfg, NULL);
 	if (c->cfg->policy != NULL)
 		ev->policy_version = c->cfg->policy->version;
@@ -239,7 +250,7 @@ static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
 	c->verify_error = ossl.X509_STORE_CTX_get_error(xs);
 	c->program_accepts = ok > 0 || ossl.SSL_get_verify_mode(s) == SSL_VERIFY_NONE;
 	c->cfg = config_get();
-	peer_of(s, &c->peer);
+	peer_name(s, &c->peer);
 	if (c->cfg->policy != NULL)
 		c->entry = policy_match(c->cfg->policy, c->peer.host);
 	if (c->entry != NULL)
