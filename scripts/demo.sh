@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The pinshim demo: installs what is missing, builds, then shows the shim
-# pinning unmodified curl and python3 against local TLS servers.
+# pinning unmodified curl and python3 against local TLS servers, and their
+# failures reaching the collector and the viewer.
 #
 #   one server presents the pinned key; another has rolled over to a new key
 #   that the policy does not list yet.  Observe mode lets the rotated server
-#   through and records it; enforce mode blocks it.  Every decision is
-#   written to an events file and summarised at the end.
+#   through and records it; enforce mode blocks it.  Every failure is shipped
+#   by the shim's sender to pinshim-collector, stored in SQLite
+#   (build/demo.db) and listed with pinshim-view at the end.
 #
-# Idempotent: everything lives in a temporary directory removed on exit,
-# and the servers are stopped on exit or Ctrl-C.
+# Idempotent: the servers and the collector are stopped on exit or Ctrl-C,
+# scratch files live in a temporary directory removed on exit, and
+# build/demo.db is recreated on every run (kept afterwards for the viewer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -63,6 +66,7 @@ cat >"$work/policy.ini" <<INI
 [policy]
 version = demo-1
 mode = observe
+token = $work/token
 
 [host pinned.test]
 pin = $leaf_pin   ; the current key
@@ -74,6 +78,21 @@ say "the policy, and what pinshim check says of it"
 cat "$work/policy.ini"
 "$pinshim" check "$work/policy.ini" && echo "(clean)"
 
+say "pinshim-collector: stores what the shims send, in SQLite"
+db=$top/build/demo.db
+rm -f "$db" "$db-wal" "$db-shm"
+head -c 24 /dev/urandom | base64 >"$work/token"
+"$top/build/collector/pinshim-collector" --listen 127.0.0.1:0 --db "$db" \
+	--token-file "$work/token" >"$work/collector.out" 2>"$work/collector.log" &
+pids+=($!)
+for _ in $(seq 50); do
+	grep -q '^listening on' "$work/collector.out" 2>/dev/null && break
+	sleep 0.1
+done
+collector=$(sed -n 's/^listening on //p' "$work/collector.out")
+[ -n "$collector" ] || { echo "demo: the collector did not start" >&2; cat "$work/collector.log" >&2; exit 1; }
+echo "listening on $collector, database $db"
+export PINSHIM_COLLECTOR=$collector PINSHIM_SPOOL=$work/spool
 export PINSHIM_EVENTS_FILE=$work/events.jsonl
 curl_to() { # curl_to PORT
 	curl -sS -o /dev/null -w 'HTTP %{http_code}\n' --cacert "$work/pki/root.pem" \
@@ -101,16 +120,28 @@ except ssl.SSLError as e:
     print("ssl.SSLError:", e)
 PY
 
-say "the events recorded (PINSHIM_EVENTS_FILE, one JSON object per line)"
-/usr/bin/python3 - "$PINSHIM_EVENTS_FILE" <<'PY'
+say "pinshim-view failures: what the collector stored"
+view=$top/build/viewer/pinshim-view
+for _ in $(seq 50); do
+	[ "$("$view" --db "$db" failures --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["failures"]))')" -ge 3 ] && break
+	sleep 0.1
+done
+"$view" --db "$db" failures
+
+say "one failure in full (pinshim-view failures --json)"
+"$view" --db "$db" failures --json | /usr/bin/python3 -c '
 import json, sys
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    served = ", ".join(c["pin"] for c in e["served_chain"][:1])
-    print("%s  %-12s %-11s %s:%s  exe=%s\n    served leaf %s\n    expected    %s" % (
-        e["time"], e["kind"], e["decision"], e["host"], e["port"], e["exe"],
-        served, ", ".join(e["expected_pins"])))
-PY
+f = json.load(sys.stdin)["failures"][-1]
+print("%s %s %s:%s peer %s, %s, app %s, network %s" % (f["kind"], f["decision"],
+      f["host"], f["port"], f["peer"], f["mode"], f["app_version"], f["network"]))
+for c in f["served_chain"]:
+    print("  served[%d] %s  %s" % (c["position"], c["pin"], c["subject"]))
+print("  expected  " + ", ".join(f["expected_pins"]))
+print("  stack:")
+for fr in f["stack"][:8]:
+    where = "%s+0x%x" % (fr["symbol"], fr["symbol_offset"]) if fr["symbol"] else "+0x%x" % fr["offset"]
+    print("    %s %s" % (fr["module"].rsplit("/", 1)[-1], where))
+'
 echo
-echo "Next: the collector and the viewer (pinshim-view) will take these events;"
-echo "until then PINSHIM_EVENTS_FILE is where they go."
+echo "The database stays in $db:"
+echo "  build/viewer/pinshim-view --db $db failures [--host H] [--since 1h] [--json]"

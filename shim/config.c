@@ -5,14 +5,21 @@
 #include "shim.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_POLICY "/etc/pinshim/policy.ini"
 
 static struct shim_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+/* The policy_error event, emitted by the first config_get after loading:
+ * emitting it inside the pthread_once would re-enter config_get from the
+ * queue and deadlock. */
+static _Atomic(struct event *) pending_event;
+static char spool_default[64];
 
 static const char *env_or_null(const char *name)
 {
@@ -53,17 +60,40 @@ static void read_fail(void)
 
 static void policy_failed(void)
 {
-	struct event ev;
+	struct event *ev;
 
 	config.policy_failed = true;
 	shim_log(LOG_ERROR, "policy not loaded, %s: %s",
 		 config.fail_closed ? "failing closed (every handshake fails)"
 				    : "failing open (observe only)",
 		 config.policy_error);
-	event_init(&ev, EV_POLICY_ERROR,
-		   config.fail_closed ? EV_BLOCKED : EV_ALLOWED);
-	snprintf(ev.message, sizeof(ev.message), "%s", config.policy_error);
-	sink_emit(&ev);
+	ev = event_new(EV_POLICY_ERROR,
+		       config.fail_closed ? EV_BLOCKED : EV_ALLOWED);
+	if (ev == NULL)
+		return;
+	snprintf(ev->message, sizeof(ev->message), "%s", config.policy_error);
+	atomic_store(&pending_event, ev);
+}
+
+/* Where events go besides the program: the collector (the environment
+ * overrides the policy), its token, the spool, the local events file.
+ * Nothing is opened or created here; spool.c makes the spool directory when
+ * it first writes a batch (and refuses one that others could write to). */
+static void read_delivery(void)
+{
+	const struct policy *p = config.policy;
+
+	config.collector = env_or_null("PINSHIM_COLLECTOR");
+	if (config.collector == NULL && p != NULL)
+		config.collector = p->collector;
+	config.token_path = p != NULL ? p->token_path : NULL;
+	config.spool_dir = env_or_null("PINSHIM_SPOOL");
+	if (config.spool_dir == NULL) {
+		snprintf(spool_default, sizeof(spool_default),
+			 "/var/tmp/pinshim-%u", (unsigned)geteuid());
+		config.spool_dir = spool_default;
+	}
+	config.events_file = env_or_null("PINSHIM_EVENTS_FILE");
 }
 
 static void config_load(void)
@@ -80,11 +110,17 @@ static void config_load(void)
 				    sizeof(config.policy_error));
 	if (config.policy == NULL)
 		policy_failed();
+	read_delivery();
 }
 
 const struct shim_config *config_get(void)
 {
+	struct event *ev;
+
 	pthread_once(&config_once, config_load);
+	if (atomic_load_explicit(&pending_event, memory_order_relaxed) != NULL &&
+	    (ev = atomic_exchange(&pending_event, NULL)) != NULL)
+		sink_emit(ev);
 	return &config;
 }
 

@@ -4,6 +4,7 @@
 #include "shim.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ enum event_kind event_kind_of_verify_error(int err)
 
 /* UUIDv7: 48 bits of Unix milliseconds first, so ids sort by time and the
  * collector's index grows at its end; the rest random. */
-static void event_id(unsigned char id[16], const struct timespec *t)
+void event_make_id(unsigned char id[16], const struct timespec *t)
 {
 	unsigned long long ms = (unsigned long long)t->tv_sec * 1000ULL +
 				(unsigned long long)t->tv_nsec / 1000000ULL;
@@ -83,14 +84,63 @@ static void event_id(unsigned char id[16], const struct timespec *t)
 	id[8] = (unsigned char)(0x80 | (id[8] & 0x3f));
 }
 
-void event_init(struct event *ev, enum event_kind kind,
-		enum event_decision decision)
+struct event *event_new(enum event_kind kind, enum event_decision decision)
 {
-	memset(ev, 0, sizeof(*ev));
+	struct event *ev = calloc(1, sizeof(*ev));
+
+	if (ev == NULL)
+		return NULL;
 	clock_gettime(CLOCK_REALTIME, &ev->time);
-	event_id(ev->id, &ev->time);
+	event_make_id(ev->id, &ev->time);
 	ev->kind = kind;
 	ev->decision = decision;
 	ev->policy_version = "";
+	ev->verify_error_text = "";
 	ev->tls_version = "";
+	ev->count = 1;
+	ev->last_time = ev->time;
+	ev->network = context_network();
+	return ev;
+}
+
+/* The copy shares nothing that event_free releases: DER stays with the
+ * original (a repeat says "the same chain again", the first record has it). */
+struct event *event_repeat(const struct event *ev, unsigned count,
+			   const struct timespec *first,
+			   const struct timespec *last)
+{
+	struct event *r = malloc(sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	*r = *ev;
+	chain_copy(&r->served, &ev->served);
+	chain_copy(&r->built, &ev->built);
+	r->time = *first;
+	r->last_time = *last;
+	event_make_id(r->id, first);
+	r->count = count;
+	r->is_repeat = true;
+	memcpy(r->repeat_of, ev->id, sizeof(r->repeat_of));
+	return r;
+}
+
+void event_complete(struct event *ev)
+{
+	size_t budget = EVENT_DER_BUDGET;
+
+	for (size_t i = 0; i < ev->served.n; i++)
+		budget -= ev->served.certs[i].der_len <= budget
+				  ? ev->served.certs[i].der_len : budget;
+	chain_complete(&ev->served, &ev->served, &budget);
+	chain_complete(&ev->built, &ev->served, &budget);
+}
+
+void event_free(struct event *ev)
+{
+	if (ev == NULL)
+		return;
+	chain_release(&ev->served);
+	chain_release(&ev->built);
+	free(ev);
 }

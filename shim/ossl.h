@@ -47,7 +47,9 @@
 	X(ERR_pop_to_mark) X(ERR_new) X(ERR_set_debug) X(ERR_set_error)        \
 	X(ERR_get_next_error_library) X(ERR_load_strings) X(EVP_DecodeBlock)   \
 	X(EVP_EncodeBlock) X(BIO_ctrl) X(BIO_next) X(OpenSSL_version)          \
-	X(CRYPTO_free) X(BIO_new) X(BIO_s_mem) X(BIO_read) X(BIO_free) X(X509_NAME_print_ex)
+	X(CRYPTO_free) X(BIO_new) X(BIO_s_mem) X(BIO_read) X(BIO_free) X(X509_NAME_print_ex)   \
+	X(X509_digest) X(EVP_sha1) X(X509_get0_serialNumber) X(ASN1_STRING_get0_data) \
+	X(ASN1_STRING_length) X(X509_up_ref) X(X509_free) X(OPENSSL_init_crypto)
 
 #define OSSL_MEMBER(name) __typeof__(&name) name;
 struct ossl {

@@ -26,6 +26,11 @@ struct shim_config {
 	bool fail_closed;            /* PINSHIM_FAIL=closed */
 	int mode_override;           /* PINSHIM_MODE: -1 or enum policy_mode */
 	char policy_error[512];      /* "path:line: message" when failed */
+	/* Delivery (sender.c): NULL when not configured. */
+	const char *collector;       /* PINSHIM_COLLECTOR, else the policy's */
+	const char *token_path;      /* the policy's token file */
+	const char *spool_dir;       /* PINSHIM_SPOOL, else a per-user default */
+	const char *events_file;     /* PINSHIM_EVENTS_FILE */
 };
 /* Loads on the first call (thread-safe), then returns the same object. */
 const struct shim_config *config_get(void);
@@ -57,23 +62,47 @@ void peer_address(SSL *s, struct peer *p);
 
 /* ---- chain.c: certificates as pins and as printable details ---- */
 #define CHAIN_MAX 10
+#define EVENT_DER_BUDGET 32768  /* DER bytes kept per event, leaf first */
 struct cert_info {
 	struct pin spki;
 	bool has_spki;               /* false: the key could not be encoded */
 	unsigned char sha256[32];    /* of the certificate's DER */
 	char subject[256];           /* RFC 2253, escaped, bounded */
 	char issuer[256];
+	char serial[80];             /* hex, upper case, "" when unreadable */
 	char not_before[32];         /* RFC 3339, "" when unreadable */
 	char not_after[32];
+	long long not_before_s;      /* Unix seconds, 0 when unreadable */
+	long long not_after_s;
+	unsigned char *der;          /* malloc'd copy, NULL when over budget */
+	size_t der_len;
+	unsigned char sha1[20];      /* OpenSSL's cached digest: identity */
+	X509 *held;                  /* a reference, until chain_complete */
 };
 struct chain {
 	size_t n;                    /* certificates kept (at most CHAIN_MAX) */
 	size_t total;                /* certificates the peer sent / OpenSSL built */
 	struct cert_info certs[CHAIN_MAX];
 };
-/* SPKI pins only (the success path); details adds the printable fields. */
-void chain_read(STACK_OF(X509) *sk, struct chain *out, bool details);
+/* SPKI pins only (the success path); details adds the printable fields
+ * and the DER, taking at most *der_budget bytes (decremented) when
+ * der_budget is not NULL. */
+void chain_read(STACK_OF(X509) *sk, struct chain *out, bool details,
+		size_t *der_budget);
+/* Failure path, on the handshake thread: a reference to each certificate
+ * and its cached SHA-1, nothing formatted.  chain_complete (the sender
+ * thread) derives pins and details from the references and drops them. */
+void chain_hold(STACK_OF(X509) *sk, struct chain *out);
+void chain_complete(struct chain *c, const struct chain *done,
+		    size_t *der_budget);
+/* A copy that holds its own references (no DER). */
+void chain_copy(struct chain *dst, const struct chain *src);
+/* Frees the DER copies and drops held references. */
+void chain_release(struct chain *c);
 bool chain_has_any(const struct chain *c, const struct pin *pins, size_t n);
+/* SHA-256 over the SHA-1s OpenSSL cached for each certificate of sk (no
+ * re-encoding: cheap enough for every handshake).  Zeros for no chain. */
+void chain_fingerprint(STACK_OF(X509) *sk, unsigned char out[32]);
 
 /* ---- verify.c: the decision, as the cert verify callback of every ctx ---- */
 int verify_cert_cb(X509_STORE_CTX *xs, void *unused);
@@ -84,12 +113,29 @@ void session_mark(SSL *s, const char *host);
  * pin check for this host, so the handshake is a full one. */
 void session_precheck(SSL *s);
 
+/* ---- stack.c: the handshake's call stack ---- */
+#define STACK_MAX 48
+struct stack_ips {
+	int n;
+	void *ip[STACK_MAX];         /* innermost first, the shim's own frames
+	                                skipped */
+};
+/* Handshake path: instruction pointers only (libunwind, no I/O, no
+ * symbol lookup).  Symbolised later by record_pack on the sender thread. */
+void stack_capture(struct stack_ips *out);
+/* Hex NT_GNU_BUILD_ID of a loaded object (from dl_iterate_phdr), read from
+ * its PT_NOTE segments in memory (no file read); "" when it has none. */
+struct dl_phdr_info;
+void stack_build_id(const struct dl_phdr_info *info, char *out, size_t len);
+
 /* ---- event.c: one record per verification failure or policy error ---- */
 enum event_kind {
 	EV_PIN_MISMATCH, EV_UNTRUSTED_ISSUER, EV_EXPIRED, EV_NOT_YET_VALID,
 	EV_HOSTNAME_MISMATCH, EV_OTHER_VERIFY_ERROR, EV_POLICY_ERROR,
 };
 enum event_decision { EV_BLOCKED, EV_WOULD_BLOCK, EV_ALLOWED };
+enum event_matched { EV_MATCHED_NONE, EV_MATCHED_SERVED, EV_MATCHED_BUILT };
+struct network_info;
 
 struct event {
 	unsigned char id[16];        /* UUIDv7: time-ordered, then random */
@@ -102,18 +148,100 @@ struct event {
 	const struct pin *expected;  /* likewise */
 	size_t nexpected;
 	bool pinned, pin_matched, pin_expired;
+	enum event_matched matched;
 	int verify_error;
+	const char *verify_error_text; /* OpenSSL's static string, or "" */
 	const char *tls_version;
 	struct chain served, built;
+	struct stack_ips stack;
+	/* context_network() when the failure happened: the network may change
+	 * before the event is sent (zeroed before the first refresh). */
+	const struct network_info *network;
 	char message[512];
+	/* Coalescing (queue.c): count failures from time to last_time; a
+	 * repeat record names the first record's id in repeat_of. */
+	unsigned count;
+	struct timespec last_time;
+	bool is_repeat;
+	unsigned char repeat_of[16];
 };
-void event_init(struct event *ev, enum event_kind kind,
-		enum event_decision decision);
+/* A new heap event with id, time and count 1; NULL when out of memory. */
+struct event *event_new(enum event_kind kind, enum event_decision decision);
+/* A repeat record of ev standing for count more failures (same details,
+ * new id, repeat_of = ev's id), or NULL. */
+struct event *event_repeat(const struct event *ev, unsigned count,
+			   const struct timespec *first,
+			   const struct timespec *last);
+void event_free(struct event *ev);
+/* Sender thread: pins and printable details of held chains (idempotent).
+ * Before record_pack/record_json. */
+void event_complete(struct event *ev);
 enum event_kind event_kind_of_verify_error(int err);
 const char *event_kind_name(enum event_kind k);
 const char *event_decision_name(enum event_decision d);
+/* 16 fresh UUIDv7 bytes for t (events, counters, batches). */
+void event_make_id(unsigned char id[16], const struct timespec *t);
+
+/* ---- context.c: platform, process and network of this process ----
+ * Gathered off the handshake path (the sender thread), cached. */
+struct platform_info {
+	char os_id[64], os_version[64], os_name[128];
+	char kernel[128], arch[32], libssl_version[128];
+	char host_id[65], hostname[256];
+};
+struct process_info {
+	char exe[512], build_id[81], app_version[128], app_version_source[16];
+	char argv0[256];
+};
+struct network_info {
+	char label[128];
+	char fingerprint[65];        /* hex SHA-256 */
+	char gateway[64], subnet[64], local_address[64];
+	char resolvers[4][64];
+	int nresolvers;
+	char proxy_vars[8][32];
+	int nproxy;
+};
+/* Captures the libssl version string while OpenSSL is certainly alive: call
+ * from the handshake path (cheap, no I/O). */
+void context_note_libssl(void);
+/* OpenSSL is resolved and not cleaned up yet (atexit order). */
+bool context_openssl_alive(void);
+/* Once, on the sender thread: platform and process. */
+const struct platform_info *context_platform(void);
+const struct process_info *context_process(void);
+/* The network as of the last refresh: never NULL (zeroed before the first
+ * refresh).  The returned snapshot stays valid for the process's life. */
+const struct network_info *context_network(void);
+/* Re-reads routes, addresses and resolvers when older than max_age_s
+ * (sender thread).  Returns true when the fingerprint changed. */
+bool context_network_refresh(int max_age_s);
+
+/* ---- record.c: an event as protobuf (the wire) and as JSON (the events
+ * file); sender thread only: fills platform/process/network and symbolises
+ * the stack ---- */
+#include <stdint.h>
+/* Packed pinshim.Event, malloc'd; NULL when out of memory. */
+uint8_t *record_pack(const struct event *ev, size_t *len);
+/* One JSON object and a newline, malloc'd; NULL when out of memory. */
+char *record_json(const struct event *ev);
+
+/* ---- queue.c: events and counters waiting for the sender ----
+ * Handshake path: no syscall that can block, bounded memory. */
+/* Takes ownership of ev.  Coalesces identical failures (host, chain, error,
+ * decision, network) within a window into one record with a count. */
+void queue_event(struct event *ev);
+/* One handshake's outcome for the hourly counters. */
+void queue_count(const struct peer *p, const unsigned char chain_fp[32],
+		 bool failed);
+
+/* ---- sender.c / spool.c: delivery (the sender thread) ---- */
+/* Starts the sender thread if a collector or events file is configured and
+ * it is not running in this process yet (first event or count). */
+void sender_kick(void);
 
 /* ---- sink.c: where events go ---- */
-void sink_emit(const struct event *ev);
+/* Takes ownership of ev (queue_event). */
+void sink_emit(struct event *ev);
 
 #endif

@@ -29,7 +29,7 @@ struct check {
 	const struct shim_config *cfg;
 	const struct policy_host *entry;
 	enum policy_mode mode;
-	bool matched, expired;
+	bool matched, matched_served, expired;
 	enum reason block;
 	struct peer peer;
 	struct chain served, built;
@@ -57,12 +57,15 @@ static void check_pins(struct check *c)
 
 	c->mode = config_mode(c->cfg, h);
 	c->expired = policy_host_expired(h, time(NULL));
-	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &c->served, false);
+	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &c->served, false,
+		   NULL);
 	c->matched = chain_has_any(&c->served, h->pins, h->npins);
+	c->matched_served = c->matched;
 	if (c->matched)
 		return;
 	/* A root pin: the server need not send the root, OpenSSL adds it. */
-	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &c->built, false);
+	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &c->built, false,
+		   NULL);
 	c->matched = chain_has_any(&c->built, h->pins, h->npins);
 }
 
@@ -145,12 +148,15 @@ static void expected_text(const struct policy_host *h, char *out, size_t len)
 	}
 }
 
-static void log_failure(const struct event *ev, const struct check *c)
+static void log_failure(struct event *ev, const struct check *c)
 {
 	char served[700], built[700], expected[500];
 
 	if (!log_enabled(LOG_INFO))
 		return;
+	/* The pins are needed now: derive them here, in this debugging mode
+	 * only, rather than on the sender thread. */
+	event_complete(ev);
 	pins_text(&ev->served, served, sizeof(served));
 	pins_text(&ev->built, built, sizeof(built));
 	expected_text(c->entry, expected, sizeof(expected));
@@ -176,16 +182,34 @@ static void describe(struct event *ev, const struct check *c)
 			sizeof(ev->message) - strlen(ev->message) - 1);
 }
 
+static enum event_matched matched_of(const struct check *c)
+{
+	if (!c->matched)
+		return EV_MATCHED_NONE;
+	return c->matched_served ? EV_MATCHED_SERVED : EV_MATCHED_BUILT;
+}
+
+/* An event goes somewhere: the collector, the events file or the log.
+ * Without any, nothing is built (and libunwind never opens its pipe). */
+static bool recorded(const struct check *c)
+{
+	return c->cfg->collector != NULL || c->cfg->events_file != NULL ||
+	       log_enabled(LOG_INFO);
+}
+
 static void record(const struct check *c)
 {
-	struct event *ev = malloc(sizeof(*ev));
+	struct event *ev;
 
+	if (!recorded(c))
+		return;
+	ev = event_new(kind_of(c), decision_of(c));
 	if (ev == NULL) {
 		shim_log(LOG_ERROR, "%s: out of memory, failure not recorded",
 			 c->peer.host);
 		return;
 	}
-	event_init(ev, kind_of(c), decision_of(c));
+	stack_capture(&ev->stack);
 	ev->peer = c->peer;
 	peer_address(c->s, &ev->peer);
 	ev->mode = c->entry != NULL ? c->mode : config_mode(c->cfg, NULL);
@@ -197,15 +221,18 @@ static void record(const struct check *c)
 	}
 	ev->pinned = c->entry != NULL;
 	ev->pin_matched = c->matched;
+	ev->matched = matched_of(c);
 	ev->pin_expired = c->expired;
 	ev->verify_error = c->verify_error;
+	ev->verify_error_text = ossl.X509_verify_cert_error_string(c->verify_error);
 	ev->tls_version = ossl.SSL_get_version(c->s);
-	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &ev->served, true);
-	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &ev->built, true);
+	/* References only: pins and printable details are derived on the
+	 * sender thread (event_complete), off the program's handshake. */
+	chain_hold(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &ev->served);
+	chain_hold(ossl.X509_STORE_CTX_get0_chain(c->xs), &ev->built);
 	describe(ev, c);
 	log_failure(ev, c);
 	sink_emit(ev);
-	free(ev);
 }
 
 /* Fails the handshake: OpenSSL only honours a 0 from this callback when the
@@ -230,6 +257,17 @@ static void refuse(const struct check *c)
 		ossl.ERR_set_error(shim.err_lib, 1,
 				   "host %s: no pin of the policy matches the "
 				   "served or built chain", c->peer.host);
+}
+
+/* Every full handshake counts, so failure rates have a denominator. */
+static void count(struct check *c)
+{
+	unsigned char fp[32];
+
+	context_note_libssl();
+	chain_fingerprint(ossl.X509_STORE_CTX_get0_untrusted(c->xs), fp);
+	peer_address(c->s, &c->peer);
+	queue_count(&c->peer, fp, is_failure(c));
 }
 
 static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
@@ -260,6 +298,7 @@ static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
 		record(c);
 	else if (c->entry != NULL)
 		session_mark(s, c->peer.host);
+	count(c);
 	ossl.ERR_pop_to_mark();
 	ret = ok;
 	if (c->block != REASON_NONE) {

@@ -1,0 +1,247 @@
+/* The writer: the one thread that owns the database.  It takes every batch
+ * queued while it was busy and stores them in one transaction (group
+ * commit: one WAL write for many senders), writes the statistics in the
+ * same transaction, commits, and only then lets the connections ack.
+ */
+#include "collector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;        /* a job was queued, or stop */
+	pthread_cond_t room;        /* budget was given back */
+	struct job *head, *tail;
+	size_t budget_used;
+	bool stopping;
+	pthread_t thread;
+	struct store *store;
+	struct store_stats written; /* as last committed */
+} w = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.room = PTHREAD_COND_INITIALIZER,
+};
+
+void budget_take(size_t bytes)
+{
+	pthread_mutex_lock(&w.lock);
+	while (w.budget_used > 0 && w.budget_used + bytes > COLLECTOR_BUDGET)
+		pthread_cond_wait(&w.room, &w.lock);
+	w.budget_used += bytes;
+	pthread_mutex_unlock(&w.lock);
+}
+
+void budget_take_over(size_t bytes)
+{
+	pthread_mutex_lock(&w.lock);
+	w.budget_used += bytes;
+	pthread_mutex_unlock(&w.lock);
+}
+
+void budget_give(size_t bytes)
+{
+	pthread_mutex_lock(&w.lock);
+	w.budget_used -= bytes;
+	pthread_cond_broadcast(&w.room);
+	pthread_mutex_unlock(&w.lock);
+}
+
+void writer_submit(struct job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&w.lock);
+	if (w.tail != NULL)
+		w.tail->next = job;
+	else
+		w.head = job;
+	w.tail = job;
+	pthread_cond_signal(&w.work);
+	pthread_mutex_unlock(&w.lock);
+}
+
+static void add_result(struct store_stats *d, const Pinshim__View__Batch *b,
+		       const struct store_result *r)
+{
+	d->batches++;
+	d->events_received += b->n_events;
+	d->events_stored += r->events_stored;
+	d->events_duplicate += r->events_duplicate;
+	d->counters_received += b->n_counters;
+	d->counters_stored += r->counters_stored;
+	d->counters_duplicate += r->counters_duplicate;
+}
+
+static void sum(struct store_stats *a, const struct store_stats *b)
+{
+	uint64_t *x = (uint64_t *)a;
+	const uint64_t *y = (const uint64_t *)b;
+
+	for (size_t i = 0; i < sizeof(*a) / sizeof(uint64_t); i++)
+		x[i] += y[i];
+}
+
+/* Stores one job inside the open transaction; sets its pending state. */
+static void store_job(struct job *job, struct store_stats *delta)
+{
+	const Pinshim__View__Batch *b = job->frame.msg->batch;
+	struct store_origin o = {
+		.address = conn_address(job->conn),
+		.name = conn_name(job->conn),
+		.received_us = job->received_us,
+	};
+	int rc;
+
+	rc = store_put_batch(w.store, b, job->keys, &o, &job->result,
+			     job->err, sizeof(job->err));
+	if (rc == 0) {
+		job->state = JOB_STORED;
+		add_result(delta, b, &job->result);
+	} else if (rc == -2) {
+		job->state = JOB_REFUSED;
+	} else {
+		log_line("%s", job->err);
+		job->state = JOB_FAILED;
+	}
+}
+
+/* Writes the statistics as they will be once delta is committed. */
+static int write_stats(const struct store_stats *delta, struct store_stats *out)
+{
+	char err[512];
+
+	stats_snapshot(out);
+	sum(out, delta);
+	if (store_stats_write(w.store, out, err, sizeof(err)) < 0) {
+		log_line("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void fail_stored(struct job *jobs)
+{
+	for (struct job *j = jobs; j != NULL; j = j->next)
+		if (j->state == JOB_STORED)
+			j->state = JOB_FAILED;
+}
+
+/* One group commit over the list jobs, then hands each job back. */
+static void commit_group(struct job *jobs)
+{
+	struct store_stats delta = { 0 }, total;
+	char err[512];
+	struct job *next;
+
+	if (store_begin(w.store, err, sizeof(err)) < 0) {
+		log_line("%s", err);
+		for (struct job *j = jobs; j != NULL; j = j->next)
+			j->state = JOB_FAILED;
+		goto hand_back;
+	}
+	for (struct job *j = jobs; j != NULL; j = j->next)
+		store_job(j, &delta);
+	if (write_stats(&delta, &total) < 0) {
+		store_rollback(w.store);
+		fail_stored(jobs);
+	} else if (store_commit(w.store, err, sizeof(err)) < 0) {
+		log_line("%s", err);
+		fail_stored(jobs);
+	} else {
+		uint64_t *d = (uint64_t *)&delta;
+
+		for (size_t i = 0; i < sizeof(delta) / sizeof(uint64_t); i++)
+			stats_add((uint64_t *)&stats + i, d[i]);
+		w.written = total;
+	}
+hand_back:
+	for (struct job *j = jobs; j != NULL; j = next) {
+		next = j->next;
+		frame_release(&j->frame);
+		free(j->keys);
+		j->keys = NULL;
+		conn_job_done(j);
+	}
+}
+
+/* When idle: persist counts that changed without a batch (rejections). */
+static void flush_stats(void)
+{
+	struct store_stats now, delta = { 0 };
+	char err[512];
+
+	stats_snapshot(&now);
+	if (memcmp(&now, &w.written, sizeof(now)) == 0)
+		return;
+	if (store_begin(w.store, err, sizeof(err)) < 0 ||
+	    write_stats(&delta, &now) < 0 ||
+	    store_commit(w.store, err, sizeof(err)) < 0) {
+		log_line("%s", err);
+		store_rollback(w.store);
+		return;
+	}
+	w.written = now;
+}
+
+static struct job *next_group(void)
+{
+	struct job *jobs;
+
+	pthread_mutex_lock(&w.lock);
+	while (w.head == NULL && !w.stopping) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += 1;
+		if (pthread_cond_timedwait(&w.work, &w.lock, &t) == ETIMEDOUT &&
+		    w.head == NULL) {
+			pthread_mutex_unlock(&w.lock);
+			flush_stats();
+			pthread_mutex_lock(&w.lock);
+		}
+	}
+	jobs = w.head;
+	w.head = w.tail = NULL;
+	pthread_mutex_unlock(&w.lock);
+	return jobs;
+}
+
+static void *writer_main(void *arg)
+{
+	struct job *jobs;
+
+	pthread_setname_np(pthread_self(), "pinshim-writer");
+	while ((jobs = next_group()) != NULL)
+		commit_group(jobs);
+	flush_stats();
+	return NULL;
+}
+
+int writer_start(struct store *s, char *err, size_t errlen)
+{
+	int rc;
+
+	w.store = s;
+	if (store_stats_read(s, &stats, err, errlen) < 0)
+		return -1;
+	w.written = stats;
+	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "writer thread: %s", strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void writer_stop(void)
+{
+	pthread_mutex_lock(&w.lock);
+	w.stopping = true;
+	pthread_cond_signal(&w.work);
+	pthread_mutex_unlock(&w.lock);
+	pthread_join(w.thread, NULL);
+}

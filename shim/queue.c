@@ -1,0 +1,743 @@
+/* What waits for the sender thread: failure events (coalesced) and the
+ * hourly handshake counters.  Filled on the handshake path, so everything
+ * here is a short mutex hold and memory operations: no I/O, no syscall that
+ * can block (clock_gettime and time are vDSO calls).
+ *
+ * Memory is bounded (QUEUE_MAX events, QUEUE_MAX_BYTES, fixed tables) and
+ * counts are never dropped: when the queue is full a failure is folded into
+ * a tally (its coalescing entry, else a catch-all per host, kind and
+ * decision, else one per kind and decision), and every tally comes back as a
+ * record when its window closes. */
+#include "delivery.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define QUEUE_MAX 1024
+#define QUEUE_MAX_BYTES (16u << 20)
+#define COAL_MAX 64                    /* distinct failures per window */
+#define FOLD_HOSTS 32                  /* catch-all tallies per host */
+#define FOLD_KD (7 * 3)                /* then per kind × decision, host "*" */
+#define COUNTER_SLOTS 512              /* power of two */
+#define COUNTER_FULL_KEYS 384          /* beyond: per host and hour */
+#define COUNTER_HOST_KEYS 480          /* beyond: per hour, host "*" */
+
+/* ---- events ---- */
+
+struct ckey {                          /* what makes two failures identical */
+	uint64_t hash;
+	char host[256];
+	size_t nchain;
+	unsigned char sha[CHAIN_MAX][20];  /* served chain: OpenSSL's cached
+	                                      SHA-1 of each certificate */
+	int verify_error;
+	enum event_kind kind;
+	enum event_decision decision;
+	char net[65];                      /* network fingerprint */
+};
+
+struct coal {
+	bool used;
+	struct ckey key;
+	long long opened;                  /* CLOCK_MONOTONIC seconds */
+	unsigned char first_id[16];
+	bool first_queued;                 /* the first record went out whole */
+	struct timespec last;
+	unsigned tally;                    /* failures the first does not cover */
+	unsigned file_written;             /* of tally: lines already written */
+	struct event *tmpl;                /* details for the closing record */
+};
+
+struct fold {
+	bool used;
+	char host[256];
+	int port;
+	enum event_kind kind;
+	enum event_decision decision;
+	bool from_sender;                  /* could not be delivered/spooled */
+	long long opened;
+	struct timespec first, last;
+	unsigned wire, file;               /* tallies per destination */
+	struct event *tmpl;                /* the first one folded, or NULL */
+};
+
+enum overflow { OVF_QUEUE = 1, OVF_FOLD = 2, OVF_COUNTERS = 4, OVF_OOM = 8 };
+
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static struct qitem ring[QUEUE_MAX];
+static size_t ring_head, ring_n, ring_bytes;
+static struct qitem *ready;            /* records of closed windows */
+static size_t ready_n, ready_cap;
+static struct coal coals[COAL_MAX];
+static struct fold folds[FOLD_HOSTS + FOLD_KD];
+static atomic_uint overflows;
+static unsigned overflows_logged;
+
+static long long mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+#define FNV_INIT 14695981039346656037ULL
+
+static unsigned wanted(void)
+{
+	const struct shim_config *c = config_get();
+
+	return (c->events_file != NULL ? DEST_FILE : 0) |
+	       (c->collector != NULL ? DEST_WIRE : 0);
+}
+
+static size_t event_bytes(const struct event *ev)
+{
+	size_t n = sizeof(*ev);
+
+	for (size_t i = 0; i < ev->served.n; i++)
+		n += ev->served.certs[i].der_len;
+	for (size_t i = 0; i < ev->built.n; i++)
+		n += ev->built.certs[i].der_len;
+	return n;
+}
+
+static void key_of(struct ckey *k, const struct event *ev)
+{
+	const char *net = (ev->network != NULL ? ev->network
+					       : context_network())->fingerprint;
+	uint64_t h = FNV_INIT;
+
+	memset(k, 0, sizeof(*k));
+	snprintf(k->host, sizeof(k->host), "%s", ev->peer.host);
+	k->nchain = ev->served.n;
+	for (size_t i = 0; i < k->nchain; i++)
+		memcpy(k->sha[i], ev->served.certs[i].sha1, 20);
+	k->verify_error = ev->verify_error;
+	k->kind = ev->kind;
+	k->decision = ev->decision;
+	snprintf(k->net, sizeof(k->net), "%s", net);
+	h = fnv(h, k->host, strlen(k->host));
+	h = fnv(h, k->sha, sizeof(k->sha[0]) * k->nchain);
+	h = fnv(h, &k->verify_error, sizeof(k->verify_error));
+	h = fnv(h, &k->kind, sizeof(k->kind));
+	k->hash = fnv(h, &k->decision, sizeof(k->decision));
+}
+
+/* The network is read by the sender thread, so the first failures of a
+ * process may see none yet: an entry opened then takes the first network
+ * read as its own (a process does not change networks in its first
+ * second, and one record too many for it would be noise). */
+static bool key_equal(struct ckey *entry, const struct ckey *k)
+{
+	if (entry->hash != k->hash || entry->nchain != k->nchain ||
+	    entry->verify_error != k->verify_error || entry->kind != k->kind ||
+	    entry->decision != k->decision || strcmp(entry->host, k->host) != 0 ||
+	    memcmp(entry->sha, k->sha, sizeof(k->sha[0]) * k->nchain) != 0)
+		return false;
+	if (entry->net[0] == '\0')
+		memcpy(entry->net, k->net, sizeof(entry->net));
+	return k->net[0] == '\0' || strcmp(entry->net, k->net) == 0;
+}
+
+static bool ring_room(const struct event *ev)
+{
+	return ring_n < QUEUE_MAX &&
+	       ring_bytes + event_bytes(ev) <= QUEUE_MAX_BYTES;
+}
+
+static void ring_push(struct event *ev, unsigned dest)
+{
+	ring[(ring_head + ring_n) % QUEUE_MAX] = (struct qitem){ ev, dest };
+	ring_n++;
+	ring_bytes += event_bytes(ev);
+}
+
+/* Records of closed windows are not bounded by the ring (their number is
+ * bounded by the tables): a count must never wait for room. */
+static void ready_push(struct event *ev, unsigned dest)
+{
+	if (ready_n == ready_cap) {
+		size_t cap = ready_cap ? 2 * ready_cap : 64;
+		struct qitem *n = realloc(ready, cap * sizeof(*n));
+
+		if (n == NULL) {
+			atomic_fetch_or(&overflows, OVF_OOM);
+			event_free(ev);
+			return;
+		}
+		ready = n;
+		ready_cap = cap;
+	}
+	ready[ready_n++] = (struct qitem){ ev, dest };
+}
+
+/* A copy for the other destination: no DER, a fresh id. */
+static struct event *record_copy(const struct event *ev)
+{
+	struct event *r = event_repeat(ev, ev->count, &ev->time,
+				       &ev->last_time);
+
+	if (r != NULL) {
+		r->is_repeat = ev->is_repeat;
+		memcpy(r->repeat_of, ev->repeat_of, sizeof(r->repeat_of));
+	}
+	return r;
+}
+
+/* Queues rec standing for wire failures to the collector and file
+ * failures to the events file (one record when the counts agree). */
+static void emit_split(struct event *rec, unsigned wire, unsigned file)
+{
+	unsigned want = wanted();
+	struct event *copy;
+
+	if (!(want & DEST_WIRE))
+		wire = 0;
+	if (!(want & DEST_FILE))
+		file = 0;
+	if (wire == file && wire > 0) {
+		rec->count = wire;
+		ready_push(rec, DEST_WIRE | DEST_FILE);
+		return;
+	}
+	if (wire > 0 && file > 0) {
+		copy = record_copy(rec);
+		if (copy != NULL) {
+			copy->count = file;
+			ready_push(copy, DEST_FILE);
+		}
+	} else if (file > 0) {
+		rec->count = file;
+		ready_push(rec, DEST_FILE);
+		return;
+	}
+	if (wire == 0) {
+		event_free(rec);
+		return;
+	}
+	rec->count = wire;
+	ready_push(rec, DEST_WIRE);
+}
+
+/* ---- coalescing ---- */
+
+static struct coal *coal_find(const struct ckey *k)
+{
+	for (size_t i = 0; i < COAL_MAX; i++)
+		if (coals[i].used && key_equal(&coals[i].key, k))
+			return &coals[i];
+	return NULL;
+}
+
+static struct coal *coal_open(const struct ckey *k, const struct event *ev,
+			      bool queued)
+{
+	for (size_t i = 0; i < COAL_MAX; i++) {
+		struct coal *c = &coals[i];
+
+		if (c->used)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->used = true;
+		c->key = *k;
+		c->opened = mono_s();
+		memcpy(c->first_id, ev->id, sizeof(c->first_id));
+		c->first_queued = queued;
+		c->last = ev->time;
+		return c;
+	}
+	return NULL;
+}
+
+/* A failure identical to c's first, within the window. */
+static void coal_repeat(struct coal *c, struct event *ev, unsigned want)
+{
+	c->tally++;
+	c->last = ev->time;
+	if (c->tmpl == NULL) {
+		/* The first repeat keeps the details for the closing record:
+		 * its chain as references, completed on the sender thread
+		 * when the record is written (a copy holds its own). */
+		if ((want & DEST_FILE) && ring_room(ev)) {
+			c->tmpl = event_repeat(ev, 0, &ev->time, &ev->time);
+			if (c->tmpl != NULL) {
+				ring_push(ev, DEST_FILE);
+				c->file_written++;
+				return;
+			}
+		}
+		c->tmpl = ev;
+		return;
+	}
+	if ((want & DEST_FILE) && ring_room(ev)) {
+		ring_push(ev, DEST_FILE);
+		c->file_written++;
+		return;
+	}
+	event_free(ev);
+}
+
+static void coal_close(struct coal *c)
+{
+	struct event *rec = c->tmpl;
+
+	c->used = false;
+	c->tmpl = NULL;
+	if (rec == NULL)
+		return;
+	if (c->first_queued) {
+		struct event *r = event_repeat(rec, c->tally, &rec->time,
+					       &c->last);
+
+		event_free(rec);
+		if (r == NULL) {
+			atomic_fetch_or(&overflows, OVF_OOM);
+			return;
+		}
+		memcpy(r->repeat_of, c->first_id, sizeof(r->repeat_of));
+		rec = r;
+	} else {
+		rec->last_time = c->last;  /* the first itself, never queued */
+	}
+	emit_split(rec, c->tally, c->tally - c->file_written);
+}
+
+/* ---- catch-all tallies ---- */
+
+static struct fold *fold_slot(const char *host, enum event_kind kind,
+			      enum event_decision decision, bool from_sender)
+{
+	struct fold *f;
+
+	for (size_t i = 0; i < FOLD_HOSTS; i++) {
+		f = &folds[i];
+		if (f->used && f->kind == kind && f->decision == decision &&
+		    f->from_sender == from_sender && strcmp(f->host, host) == 0)
+			return f;
+	}
+	for (size_t i = 0; i < FOLD_HOSTS; i++) {
+		f = &folds[i];
+		if (!f->used) {
+			snprintf(f->host, sizeof(f->host), "%s", host);
+			goto fresh;
+		}
+	}
+	/* Too many hosts at once: one tally per kind and decision. */
+	f = &folds[FOLD_HOSTS + (size_t)kind * 3 + (size_t)decision];
+	if (f->used)
+		return f;
+	snprintf(f->host, sizeof(f->host), "*");
+fresh:
+	f->used = true;
+	f->port = 0;
+	f->kind = kind;
+	f->decision = decision;
+	f->from_sender = from_sender;
+	f->opened = mono_s();
+	f->wire = f->file = 0;
+	f->tmpl = NULL;
+	f->first.tv_sec = 0;
+	return f;
+}
+
+static void fold_add(struct fold *f, int port, unsigned wire, unsigned file,
+		     const struct timespec *first, const struct timespec *last)
+{
+	if (f->first.tv_sec == 0) {
+		f->first = *first;
+		f->port = port;
+	}
+	f->last = *last;
+	f->wire = f->wire > UINT_MAX - wire ? UINT_MAX : f->wire + wire;
+	f->file = f->file > UINT_MAX - file ? UINT_MAX : f->file + file;
+}
+
+static void fold_event(struct event *ev, unsigned want)
+{
+	struct fold *f = fold_slot(ev->peer.host, ev->kind, ev->decision, false);
+
+	fold_add(f, ev->peer.port, want & DEST_WIRE ? 1 : 0,
+		 want & DEST_FILE ? 1 : 0, &ev->time, &ev->time);
+	if (f->tmpl == NULL && strcmp(f->host, "*") != 0) {
+		f->tmpl = ev;
+	} else {
+		event_free(ev);
+	}
+}
+
+static void fold_close(struct fold *f)
+{
+	struct event *rec = f->tmpl;
+	char msg[sizeof(rec->message)];
+
+	f->used = false;
+	f->tmpl = NULL;
+	if (rec == NULL) {
+		rec = event_new(f->kind, f->decision);
+		if (rec == NULL) {
+			atomic_fetch_or(&overflows, OVF_OOM);
+			return;
+		}
+		snprintf(rec->peer.host, sizeof(rec->peer.host), "%s", f->host);
+		rec->peer.port = f->port;
+	}
+	snprintf(msg, sizeof(msg), "%u failure(s) of %.200s folded into one "
+		 "record: %s%s%.200s", f->wire > f->file ? f->wire : f->file,
+		 f->host,
+		 f->from_sender ? "they could be neither delivered nor spooled"
+				: "pinshim's delivery queue was full",
+		 rec->message[0] != '\0' ? "; the first one: " : "",
+		 rec->message);
+	memcpy(rec->message, msg, sizeof(msg));
+	rec->time = f->first;
+	rec->last_time = f->last;
+	emit_split(rec, f->wire, f->file);
+}
+
+/* ---- the handshake path ---- */
+
+void queue_event(struct event *ev)
+{
+	unsigned want = wanted();
+	struct ckey key;
+	struct coal *c;
+
+	if (want == 0) {                   /* nowhere to deliver */
+		event_free(ev);
+		return;
+	}
+	key_of(&key, ev);
+	pthread_mutex_lock(&qlock);
+	c = coal_find(&key);
+	if (c != NULL) {
+		coal_repeat(c, ev, want);
+	} else if (ring_room(ev)) {
+		ring_push(ev, want);
+		coal_open(&key, ev, true);
+	} else {
+		atomic_fetch_or(&overflows, OVF_QUEUE);
+		c = coal_open(&key, ev, false);
+		if (c != NULL) {           /* the first, held back */
+			c->tally = 1;
+			c->tmpl = ev;
+		} else {
+			atomic_fetch_or(&overflows, OVF_FOLD);
+			fold_event(ev, want);
+		}
+	}
+	pthread_mutex_unlock(&qlock);
+	sender_wake();
+}
+
+/* ---- the sender's side ---- */
+
+size_t queue_take(struct qitem *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&qlock);
+	if (ready_n > 0) {
+		n = ready_n < max ? ready_n : max;
+		memcpy(out, ready, n * sizeof(*out));
+		memmove(ready, ready + n, (ready_n - n) * sizeof(*ready));
+		ready_n -= n;
+	}
+	while (n < max && ring_n > 0) {
+		out[n] = ring[ring_head];
+		ring_bytes -= event_bytes(out[n].ev);
+		ring_head = (ring_head + 1) % QUEUE_MAX;
+		ring_n--;
+		n++;
+	}
+	pthread_mutex_unlock(&qlock);
+	return n;
+}
+
+size_t queue_depth(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&qlock);
+	n = ring_n + ready_n;
+	pthread_mutex_unlock(&qlock);
+	return n;
+}
+
+void queue_close_windows(bool all)
+{
+	long long now = mono_s();
+
+	pthread_mutex_lock(&qlock);
+	for (size_t i = 0; i < COAL_MAX; i++)
+		if (coals[i].used &&
+		    (all || now - coals[i].opened >= COALESCE_WINDOW_S))
+			coal_close(&coals[i]);
+	for (size_t i = 0; i < FOLD_HOSTS + FOLD_KD; i++)
+		if (folds[i].used &&
+		    (all || now - folds[i].opened >= COALESCE_WINDOW_S))
+			fold_close(&folds[i]);
+	pthread_mutex_unlock(&qlock);
+}
+
+void queue_fold(const char *host, int port, enum event_kind kind,
+		enum event_decision decision, unsigned count,
+		const struct timespec *first, const struct timespec *last)
+{
+	pthread_mutex_lock(&qlock);
+	fold_add(fold_slot(host, kind, decision, true), port, count, 0, first,
+		 last);
+	pthread_mutex_unlock(&qlock);
+}
+
+void queue_report(void)
+{
+	unsigned now = atomic_load(&overflows) & ~overflows_logged;
+
+	overflows_logged |= now;
+	if (now & OVF_QUEUE)
+		shim_log(LOG_ERROR, "delivery queue full (%d events or %u MiB): "
+			 "failures are counted in summary records until it "
+			 "drains; no count is lost", QUEUE_MAX,
+			 QUEUE_MAX_BYTES >> 20);
+	if (now & OVF_FOLD)
+		shim_log(LOG_ERROR, "more than %d distinct failures waiting: "
+			 "folded per host, kind and decision", COAL_MAX);
+	if (now & OVF_COUNTERS)
+		shim_log(LOG_ERROR, "handshake counter table full: some "
+			 "handshakes counted per host or per hour only");
+	if (now & OVF_OOM)
+		shim_log(LOG_ERROR, "out of memory in the delivery queue: "
+			 "some failures were not recorded");
+}
+
+/* ---- hourly counters ---- */
+
+struct cslot {
+	bool used;
+	uint64_t hash;
+	struct counter_rec r;
+};
+
+struct ctable {
+	struct cslot s[COUNTER_SLOTS];
+	size_t used;
+};
+
+static pthread_mutex_t clk = PTHREAD_MUTEX_INITIALIZER;
+static struct ctable *ctables;         /* two, swapped by the sender */
+static int cactive;
+
+static uint64_t counter_hash(const struct counter_rec *k)
+{
+	uint64_t h = FNV_INIT;
+
+	h = fnv(h, &k->hour, sizeof(k->hour));
+	h = fnv(h, k->host, strlen(k->host));
+	h = fnv(h, &k->port, sizeof(k->port));
+	h = fnv(h, k->addr, strlen(k->addr));
+	h = fnv(h, k->chain_fp, sizeof(k->chain_fp));
+	return fnv(h, &k->net, sizeof(k->net));
+}
+
+static bool counter_equal(const struct counter_rec *a,
+			  const struct counter_rec *b)
+{
+	return a->hour == b->hour && a->port == b->port && a->net == b->net &&
+	       memcmp(a->chain_fp, b->chain_fp, sizeof(a->chain_fp)) == 0 &&
+	       strcmp(a->host, b->host) == 0 && strcmp(a->addr, b->addr) == 0;
+}
+
+/* The slot of key k, inserted when the table holds fewer than limit. */
+static struct cslot *counter_slot(struct ctable *t, const struct counter_rec *k,
+				  size_t limit)
+{
+	uint64_t h = counter_hash(k);
+	size_t i = (size_t)h & (COUNTER_SLOTS - 1);
+
+	for (size_t n = 0; n < COUNTER_SLOTS; n++, i = (i + 1) & (COUNTER_SLOTS - 1)) {
+		struct cslot *s = &t->s[i];
+
+		if (!s->used) {
+			if (t->used >= limit)
+				return NULL;
+			s->used = true;
+			s->hash = h;
+			s->r = *k;
+			s->r.ok = s->r.failed = 0;
+			t->used++;
+			return s;
+		}
+		if (s->hash == h && counter_equal(&s->r, k))
+			return s;
+	}
+	return NULL;
+}
+
+/* The full key while there is room, then coarser ones: a count is never
+ * dropped for want of a slot. */
+static void counter_add(const struct counter_rec *k, unsigned long long ok,
+			unsigned long long failed)
+{
+	struct ctable *t = &ctables[cactive];
+	struct counter_rec coarse;
+	struct cslot *s = counter_slot(t, k, COUNTER_FULL_KEYS);
+
+	if (s == NULL) {
+		atomic_fetch_or(&overflows, OVF_COUNTERS);
+		coarse = *k;
+		coarse.port = 0;
+		coarse.addr[0] = '\0';
+		memset(coarse.chain_fp, 0, sizeof(coarse.chain_fp));
+		s = counter_slot(t, &coarse, COUNTER_HOST_KEYS);
+		if (s == NULL) {
+			snprintf(coarse.host, sizeof(coarse.host), "*");
+			coarse.net = NULL;
+			s = counter_slot(t, &coarse, COUNTER_SLOTS);
+		}
+		for (size_t i = 0; s == NULL && i < COUNTER_SLOTS; i++)
+			if (t->s[i].used && strcmp(t->s[i].r.host, "*") == 0)
+				s = &t->s[i];
+		if (s == NULL)
+			return;            /* unreachable: slots are reserved */
+	}
+	s->r.ok += ok;
+	s->r.failed += failed;
+}
+
+static bool counters_ready(void)
+{
+	if (ctables == NULL)
+		ctables = calloc(2, sizeof(*ctables));
+	if (ctables == NULL)
+		atomic_fetch_or(&overflows, OVF_OOM);
+	return ctables != NULL;
+}
+
+void queue_count(const struct peer *p, const unsigned char chain_fp[32],
+		 bool failed)
+{
+	struct counter_rec k;
+
+	if (config_get()->collector == NULL)   /* counters go nowhere else */
+		return;
+	k.hour = (long long)time(NULL) / 3600 * 3600;
+	snprintf(k.host, sizeof(k.host), "%s", p->host);
+	k.port = p->port;
+	snprintf(k.addr, sizeof(k.addr), "%s", p->addr);
+	memcpy(k.chain_fp, chain_fp, sizeof(k.chain_fp));
+	k.net = context_network();
+	pthread_mutex_lock(&clk);
+	if (counters_ready())
+		counter_add(&k, failed ? 0 : 1, failed ? 1 : 0);
+	pthread_mutex_unlock(&clk);
+	sender_kick();
+}
+
+struct counter_rec *queue_counters_take(size_t *n)
+{
+	struct ctable *t;
+	struct counter_rec *out;
+
+	*n = 0;
+	pthread_mutex_lock(&clk);
+	if (ctables == NULL || ctables[cactive].used == 0) {
+		pthread_mutex_unlock(&clk);
+		return NULL;
+	}
+	t = &ctables[cactive];
+	cactive ^= 1;
+	pthread_mutex_unlock(&clk);
+	/* Only this thread touches the table it swapped out. */
+	out = malloc(t->used * sizeof(*out));
+	if (out == NULL)                  /* back into the live table */
+		pthread_mutex_lock(&clk);
+	for (size_t i = 0; i < COUNTER_SLOTS; i++) {
+		if (!t->s[i].used)
+			continue;
+		if (out != NULL)
+			out[(*n)++] = t->s[i].r;
+		else
+			counter_add(&t->s[i].r, t->s[i].r.ok, t->s[i].r.failed);
+		t->s[i].used = false;
+	}
+	t->used = 0;
+	if (out == NULL)
+		pthread_mutex_unlock(&clk);
+	return out;
+}
+
+bool queue_counters_waiting(void)
+{
+	bool any;
+
+	pthread_mutex_lock(&clk);
+	any = ctables != NULL && ctables[cactive].used > 0;
+	pthread_mutex_unlock(&clk);
+	return any;
+}
+
+void queue_counters_put(const struct counter_rec *r, size_t n)
+{
+	pthread_mutex_lock(&clk);
+	for (size_t i = 0; i < n && counters_ready(); i++)
+		counter_add(&r[i], r[i].ok, r[i].failed);
+	pthread_mutex_unlock(&clk);
+}
+
+/* ---- fork ---- */
+
+void queue_atfork_prepare(void)
+{
+	pthread_mutex_lock(&qlock);
+	pthread_mutex_lock(&clk);
+}
+
+void queue_atfork_parent(void)
+{
+	pthread_mutex_unlock(&clk);
+	pthread_mutex_unlock(&qlock);
+}
+
+/* The parent delivers what it had: the child starts empty. */
+void queue_atfork_child(void)
+{
+	pthread_mutex_init(&qlock, NULL);
+	pthread_mutex_init(&clk, NULL);
+	for (; ring_n > 0; ring_n--, ring_head = (ring_head + 1) % QUEUE_MAX)
+		event_free(ring[ring_head].ev);
+	ring_head = ring_bytes = 0;
+	for (size_t i = 0; i < ready_n; i++)
+		event_free(ready[i].ev);
+	ready_n = 0;
+	for (size_t i = 0; i < COAL_MAX; i++) {
+		if (coals[i].used)
+			event_free(coals[i].tmpl);
+		coals[i].used = false;
+		coals[i].tmpl = NULL;
+	}
+	for (size_t i = 0; i < FOLD_HOSTS + FOLD_KD; i++) {
+		if (folds[i].used)
+			event_free(folds[i].tmpl);
+		folds[i].used = false;
+		folds[i].tmpl = NULL;
+	}
+	if (ctables != NULL)
+		memset(ctables, 0, 2 * sizeof(*ctables));
+	atomic_store(&overflows, 0);
+	overflows_logged = 0;
+}

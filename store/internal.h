@@ -1,0 +1,102 @@
+/* store internals shared by its files: the connection, the prepared
+ * statements, the caches of normalised rows.  Not for users of store.h. */
+#ifndef PINSHIM_STORE_INTERNAL_H
+#define PINSHIM_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <openssl/evp.h>
+
+#include "wire.h"
+
+#include "store.h"
+#include "cache.h"
+
+/* Tables whose rows are stored once by a hash of their content. */
+enum norm {
+	NORM_CERT, NORM_CHAIN, NORM_PLATFORM, NORM_PROCESS, NORM_NETWORK,
+	NORM_STACK, NORM_PINSET, NORM_SENDER, NORM_FAILURE, NORM_COUNT
+};
+
+/* Prepared statements, by name (store/put.c, store/stats.c). */
+#define STORE_STMTS(X)                                                       \
+	X(event_insert) X(failure_insert) X(failure_find) X(counter_seen)   \
+	X(counter_add) X(stats_put)                                         \
+	X(cert_insert) X(cert_find) X(cert_add_der) X(chain_insert)         \
+	X(chain_find) X(chain_cert) X(platform_insert) X(platform_find)     \
+	X(process_insert) X(process_find) X(network_insert) X(network_find) \
+	X(stack_insert) X(stack_find) X(stack_frame) X(pinset_insert)       \
+	X(pinset_find) X(sender_insert) X(sender_find) X(begin) X(commit)   \
+	X(rollback) X(savepoint) X(release) X(rollback_to)
+
+#define STORE_STMT_MEMBER(name) sqlite3_stmt *name;
+struct store_stmts {
+	STORE_STMTS(STORE_STMT_MEMBER)
+};
+#undef STORE_STMT_MEMBER
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	enum store_mode mode;
+	struct store_stmts st;
+	struct cache cache[NORM_COUNT];
+	struct store_hasher *h;      /* the writer's own */
+	struct store_parts *parts;   /* for batches put without keys */
+};
+
+/* keys.c: content keys (0, or -1 when out of memory), one hasher per
+ * thread. */
+struct store_hasher;
+struct store_hasher *store_hasher_new(void);
+void store_hasher_free(struct store_hasher *h);
+int keys_sha256(struct store_hasher *h, const void *p, size_t n,
+		uint8_t out[32]);
+int keys_cert(struct store_hasher *h, const Pinshim__Cert *c,
+	      uint8_t out[32]);
+int keys_chain(struct store_hasher *h, Pinshim__Cert **certs, size_t n,
+	       uint8_t (*cert_keys)[32], uint8_t out[32]);
+int keys_platform(struct store_hasher *h, const Pinshim__Platform *p,
+		  uint8_t out[32]);
+int keys_process(struct store_hasher *h, const Pinshim__Process *p,
+		 uint8_t out[32]);
+int keys_network(struct store_hasher *h, const Pinshim__Network *n,
+		 uint8_t out[32]);
+int keys_stack(struct store_hasher *h, Pinshim__StackFrame **f, size_t n,
+	       uint8_t out[32]);
+int keys_pinset(struct store_hasher *h, char **pins, size_t n,
+		uint8_t out[32]);
+int keys_sender(struct store_hasher *h, const char *address,
+		const char *name, uint8_t out[32]);
+/* The failure an event is an instance of: its fields but the per-record
+ * ones (id, times, count, repeat_of), and its parts' keys from k. */
+int keys_failure(struct store_hasher *h, const Pinshim__View__Event *e,
+		 const struct store_event_keys *k, uint8_t out[32]);
+
+/* schema.c */
+int store_schema_check(struct store *s, char *err, size_t errlen);
+int store_schema_migrate(struct store *s, char *err, size_t errlen);
+
+/* put.c: prepares the writer's statements. */
+int store_put_prepare(struct store *s, char *err, size_t errlen);
+
+/* Sets err to "db PATH: what: sqlite's message" and returns -1. */
+int store_fail(struct store *s, char *err, size_t errlen, const char *what);
+int store_failf(struct store *s, char *err, size_t errlen, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+
+/* Runs one SQL text (no rows expected). */
+int store_exec(struct store *s, const char *sql, char *err, size_t errlen);
+
+/* Steps a statement to SQLITE_DONE and resets it. */
+int store_step_done(struct store *s, sqlite3_stmt *st, const char *what,
+		    char *err, size_t errlen);
+
+/* prepare.c: n encoded messages decoded with unpack (free with
+ * store_free_parts); NULL when out of memory or one is not valid. */
+typedef ProtobufCMessage *(*unpack_fn)(ProtobufCAllocator *, size_t,
+				       const uint8_t *);
+ProtobufCMessage **store_decode_parts(const ProtobufCBinaryData *v, size_t n,
+				      unpack_fn unpack);
+void store_free_parts(ProtobufCMessage **m, size_t n);
+
+#endif

@@ -1,0 +1,828 @@
+/* Storing a batch: each event becomes one INSERT into event, after its
+ * repeating parts (chains, certificates, platform, process, network,
+ * stack, pins, sender) are found in the writer's caches by their content
+ * keys (store_prepare computed them), or decoded and inserted once.
+ * Counters are deduped by id and added into their hour's row.  The batch
+ * was checked by store_prepare: nothing here refuses content. */
+#include "internal.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+static const char *const sql[] = {
+#define SQL(name, text) [offsetof(struct store_stmts, name) / \
+			 sizeof(sqlite3_stmt *)] = text
+	SQL(event_insert,
+	    "INSERT OR IGNORE INTO record (uuid, time_us, received_us,"
+	    " sender_id, failure_id, host, count, last_time_us, repeat_of)"
+	    " VALUES (?,?,?,?,?,?,?,?,?)"),
+	SQL(failure_insert,
+	    "INSERT OR IGNORE INTO failure (key, kind, decision, mode, host,"
+	    " port, peer, policy_version, pinset_id, pinned, matched,"
+	    " pin_expired, verify_error, verify_error_text, tls_version,"
+	    " message, served_chain_id, served_total, built_chain_id,"
+	    " built_total, platform_id, process_id, network_id, stack_id)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+	SQL(failure_find, "SELECT id FROM failure WHERE key = ?"),
+	SQL(counter_seen, "INSERT OR IGNORE INTO counter_seen (id) VALUES (?)"),
+	SQL(counter_add,
+	    "INSERT INTO counter (hour, host, port, peer, network,"
+	    " network_fingerprint, app_version, libssl_version, os,"
+	    " chain_fingerprint, successes, failures)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+	    " ON CONFLICT DO UPDATE SET"
+	    " successes = successes + excluded.successes,"
+	    " failures = failures + excluded.failures"),
+	SQL(stats_put,
+	    "INSERT OR REPLACE INTO stats (name, value) VALUES (?,?)"),
+	SQL(cert_insert,
+	    "INSERT OR IGNORE INTO cert (key, sha256, subject, issuer, serial,"
+	    " not_before, not_after, pin, der) VALUES (?,?,?,?,?,?,?,?,?)"),
+	SQL(cert_find, "SELECT id, der IS NOT NULL FROM cert WHERE key = ?"),
+	SQL(cert_add_der, "UPDATE cert SET der = ? WHERE id = ? AND der IS NULL"),
+	SQL(chain_insert,
+	    "INSERT OR IGNORE INTO chain (fingerprint, length) VALUES (?,?)"),
+	SQL(chain_find, "SELECT id FROM chain WHERE fingerprint = ?"),
+	SQL(chain_cert, "INSERT OR IGNORE INTO chain_cert (chain_id, position,"
+	    " cert_id) VALUES (?,?,?)"),
+	SQL(platform_insert,
+	    "INSERT OR IGNORE INTO platform (key, os_id, os_version, os_name,"
+	    " kernel, arch, libssl_version, host_id, hostname)"
+	    " VALUES (?,?,?,?,?,?,?,?,?)"),
+	SQL(platform_find, "SELECT id FROM platform WHERE key = ?"),
+	SQL(process_insert,
+	    "INSERT OR IGNORE INTO process (key, exe, build_id, app_version,"
+	    " app_version_source, pid, argv0) VALUES (?,?,?,?,?,?,?)"),
+	SQL(process_find, "SELECT id FROM process WHERE key = ?"),
+	SQL(network_insert,
+	    "INSERT OR IGNORE INTO network (key, label, fingerprint, gateway,"
+	    " subnet, resolvers, proxy_vars, local_address)"
+	    " VALUES (?,?,?,?,?,?,?,?)"),
+	SQL(network_find, "SELECT id FROM network WHERE key = ?"),
+	SQL(stack_insert,
+	    "INSERT OR IGNORE INTO stack (key, depth) VALUES (?,?)"),
+	SQL(stack_find, "SELECT id FROM stack WHERE key = ?"),
+	SQL(stack_frame,
+	    "INSERT OR IGNORE INTO stack_frame (stack_id, depth, module,"
+	    " build_id, offset, symbol, symbol_offset) VALUES (?,?,?,?,?,?,?)"),
+	SQL(pinset_insert,
+	    "INSERT OR IGNORE INTO pinset (key, pins) VALUES (?,?)"),
+	SQL(pinset_find, "SELECT id FROM pinset WHERE key = ?"),
+	SQL(sender_insert,
+	    "INSERT OR IGNORE INTO sender (key, address, name) VALUES (?,?,?)"),
+	SQL(sender_find, "SELECT id FROM sender WHERE key = ?"),
+	SQL(begin, "BEGIN IMMEDIATE"),
+	SQL(commit, "COMMIT"),
+	SQL(rollback, "ROLLBACK"),
+	SQL(savepoint, "SAVEPOINT batch"),
+	SQL(release, "RELEASE batch"),
+	SQL(rollback_to, "ROLLBACK TO batch"),
+#undef SQL
+};
+
+int store_put_prepare(struct store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt **st = (sqlite3_stmt **)&s->st;
+
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		if (sqlite3_prepare_v3(s->db, sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &st[i],
+				       NULL) != SQLITE_OK)
+			return store_fail(s, err, errlen, sql[i]);
+	return 0;
+}
+
+/* ---- normalised rows ----------------------------------------------------- */
+
+static const char *str(const char *p)
+{
+	return p != NULL ? p : "";
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *p)
+{
+	sqlite3_bind_text(st, i, str(p), -1, SQLITE_STATIC);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	sqlite3_bind_blob(st, i, n > 0 ? p : "", (int)n, SQLITE_STATIC);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	if (id != 0)
+		sqlite3_bind_int64(st, i, id);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Binds a normalised row's fields from parameter 2 on (1 is its key). */
+typedef void (*bind_fn)(sqlite3_stmt *st, const void *obj);
+
+/* The rowid of the row whose content hashes to key: from the cache, else
+ * inserted (ins, with bind) or found (find).  *created tells whether it is
+ * new, so child rows (chain certificates, stack frames) follow it. */
+static int norm_row(struct store *s, enum norm t, const uint8_t key[32],
+		    sqlite3_stmt *ins, sqlite3_stmt *find, bind_fn bind,
+		    const void *obj, int64_t *rowid, bool *created, char *err,
+		    size_t errlen)
+{
+	struct cache_slot *c = cache_find(&s->cache[t], key);
+	int rc;
+
+	*created = false;
+	if (c != NULL) {
+		*rowid = c->rowid;
+		return 0;
+	}
+	sqlite3_bind_blob(ins, 1, key, 32, SQLITE_STATIC);
+	bind(ins, obj);
+	if (store_step_done(s, ins, "insert", err, errlen) < 0)
+		return -1;
+	if (sqlite3_changes(s->db) == 1) {
+		*rowid = sqlite3_last_insert_rowid(s->db);
+		*created = true;
+	} else {
+		sqlite3_bind_blob(find, 1, key, 32, SQLITE_STATIC);
+		rc = sqlite3_step(find);
+		*rowid = rc == SQLITE_ROW ? sqlite3_column_int64(find, 0) : 0;
+		sqlite3_reset(find);
+		if (rc != SQLITE_ROW)
+			return store_fail(s, err, errlen, "lookup");
+	}
+	cache_put(&s->cache[t], key, *rowid, 0);
+	return 0;
+}
+
+/* JSON array text of a string list (pins, resolvers, proxy variables). */
+static char *json_list(char **v, size_t n)
+{
+	json_object *a = json_object_new_array();
+	char *out;
+
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(str(v[i])));
+	out = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return out;
+}
+
+/* ---- decoding a part the database lacks ----------------------------------- */
+
+/* ---- certificates and chains --------------------------------------------- */
+
+#define CERT_HAS_DER 1u
+
+struct cert_row {
+	const Pinshim__Cert *c;
+	const uint8_t *key;
+};
+
+static void bind_cert(sqlite3_stmt *st, const void *obj)
+{
+	const struct cert_row *r = obj;
+	const Pinshim__Cert *c = r->c;
+
+	if (c->sha256.len == 32 || c->der.len > 0)
+		sqlite3_bind_blob(st, 2, r->key, 32, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	bind_str(st, 3, c->subject);
+	bind_str(st, 4, c->issuer);
+	bind_str(st, 5, c->serial);
+	sqlite3_bind_int64(st, 6, c->not_before);
+	sqlite3_bind_int64(st, 7, c->not_after);
+	bind_str(st, 8, c->pin);
+	if (c->der.len > 0)
+		bind_blob(st, 9, c->der.data, c->der.len);
+	else
+		sqlite3_bind_null(st, 9);
+}
+
+/* A known certificate without DER gets this sender's (store_prepare
+ * checked that it hashes to the certificate's key). */
+static int cert_add_der(struct store *s, struct cache_slot *slot,
+			const Pinshim__Cert *c, char *err, size_t errlen)
+{
+	if ((slot->flags & CERT_HAS_DER) || c->der.len == 0)
+		return 0;
+	bind_blob(s->st.cert_add_der, 1, c->der.data, c->der.len);
+	sqlite3_bind_int64(s->st.cert_add_der, 2, slot->rowid);
+	if (store_step_done(s, s->st.cert_add_der, "cert der", err, errlen) < 0)
+		return -1;
+	slot->flags |= CERT_HAS_DER;
+	return 0;
+}
+
+static int cert_row(struct store *s, const Pinshim__Cert *c,
+		    const uint8_t key[32], int64_t *rowid, char *err,
+		    size_t errlen)
+{
+	struct cache_slot *slot = cache_find(&s->cache[NORM_CERT], key);
+	struct cert_row r = { c, key };
+	sqlite3_stmt *find = s->st.cert_find;
+	bool created;
+
+	if (slot == NULL) {
+		if (norm_row(s, NORM_CERT, key, s->st.cert_insert, find,
+			     bind_cert, &r, rowid, &created, err, errlen) < 0)
+			return -1;
+		slot = cache_find(&s->cache[NORM_CERT], key);
+		if (slot == NULL)
+			return 0;
+		if (created) {
+			slot->flags = c->der.len > 0 ? CERT_HAS_DER : 0;
+			return 0;
+		}
+		/* stored by an earlier run: does it have DER? */
+		sqlite3_bind_blob(find, 1, key, 32, SQLITE_STATIC);
+		if (sqlite3_step(find) == SQLITE_ROW &&
+		    sqlite3_column_int(find, 1))
+			slot->flags |= CERT_HAS_DER;
+		sqlite3_reset(find);
+	}
+	*rowid = slot->rowid;
+	return cert_add_der(s, slot, c, err, errlen);
+}
+
+struct chain_in {
+	Pinshim__Cert **certs;
+	size_t n;
+	uint8_t (*keys)[32];
+};
+
+static void bind_chain(sqlite3_stmt *st, const void *obj)
+{
+	const struct chain_in *in = obj;
+
+	sqlite3_bind_int64(st, 2, (int64_t)in->n);
+}
+
+static int chain_certs(struct store *s, const struct chain_in *in,
+		       int64_t chain_id, bool created, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *st = s->st.chain_cert;
+
+	for (size_t i = 0; i < in->n; i++) {
+		int64_t cert_id;
+
+		if (cert_row(s, in->certs[i], in->keys[i], &cert_id, err,
+			     errlen) < 0)
+			return -1;
+		if (!created)
+			continue;
+		sqlite3_bind_int64(st, 1, chain_id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_int64(st, 3, cert_id);
+		if (store_step_done(s, st, "chain cert", err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The chain's rowid (0 for an empty chain), by its fingerprint fp: one
+ * cache lookup when known, else its certificates are decoded and stored
+ * (or given the DER they lacked). */
+static int chain_row(struct store *s, const ProtobufCBinaryData *raw,
+		     size_t n, const uint8_t fp[32], int64_t *rowid,
+		     char *err, size_t errlen)
+{
+	uint8_t keys[WIRE_MAX_CHAIN][32], check[32];
+	struct cache_slot *slot;
+	struct chain_in in;
+	ProtobufCMessage **m;
+	bool created;
+	int rc = -1;
+
+	*rowid = 0;
+	if (n == 0)
+		return 0;
+	slot = cache_find(&s->cache[NORM_CHAIN], fp);
+	if (slot != NULL) {
+		*rowid = slot->rowid;
+		return 0;
+	}
+	m = store_decode_parts(raw, n, (unpack_fn)pinshim__cert__unpack);
+	if (m == NULL || n > WIRE_MAX_CHAIN)
+		goto out;
+	in = (struct chain_in){ (Pinshim__Cert **)m, n, keys };
+	if (keys_chain(s->h, in.certs, n, keys, check) < 0 ||
+	    memcmp(check, fp, 32) != 0)
+		goto out;
+	if (norm_row(s, NORM_CHAIN, fp, s->st.chain_insert, s->st.chain_find,
+		     bind_chain, &in, rowid, &created, err, errlen) == 0 &&
+	    chain_certs(s, &in, *rowid, created, err, errlen) == 0)
+		rc = 0;
+	store_free_parts(m, n);
+	return rc;
+out:
+	store_free_parts(m, n);
+	return store_failf(s, err, errlen, "a chain that store_prepare "
+			   "accepted does not decode alike");
+}
+
+/* ---- platform, process, network, stack, pins, sender --------------------- */
+
+static void bind_platform(sqlite3_stmt *st, const void *obj)
+{
+	const Pinshim__Platform *p = obj;
+
+	bind_str(st, 2, p->os_id);
+	bind_str(st, 3, p->os_version);
+	bind_str(st, 4, p->os_name);
+	bind_str(st, 5, p->kernel);
+	bind_str(st, 6, p->arch);
+	bind_str(st, 7, p->libssl_version);
+	bind_str(st, 8, p->host_id);
+	bind_str(st, 9, p->hostname);
+}
+
+static void bind_process(sqlite3_stmt *st, const void *obj)
+{
+	const Pinshim__Process *p = obj;
+
+	bind_str(st, 2, p->exe);
+	bind_str(st, 3, p->build_id);
+	bind_str(st, 4, p->app_version);
+	bind_str(st, 5, p->app_version_source);
+	sqlite3_bind_int64(st, 6, p->pid);
+	bind_str(st, 7, p->argv0);
+}
+
+struct network_in {
+	const Pinshim__Network *n;
+	char *resolvers, *proxy_vars;
+};
+
+static void bind_network(sqlite3_stmt *st, const void *obj)
+{
+	const struct network_in *in = obj;
+	const Pinshim__Network *n = in->n;
+
+	bind_str(st, 2, n->label);
+	bind_str(st, 3, n->fingerprint);
+	bind_str(st, 4, n->gateway);
+	bind_str(st, 5, n->subnet);
+	bind_str(st, 6, in->resolvers);
+	bind_str(st, 7, in->proxy_vars);
+	bind_str(st, 8, n->local_address);
+}
+
+static int network_insert(struct store *s, const Pinshim__Network *n,
+			  const uint8_t key[32], int64_t *rowid, char *err,
+			  size_t errlen)
+{
+	struct network_in in = { n, NULL, NULL };
+	bool created;
+	int rc;
+
+	in.resolvers = json_list(n->resolvers, n->n_resolvers);
+	in.proxy_vars = json_list(n->proxy_vars, n->n_proxy_vars);
+	if (in.resolvers == NULL || in.proxy_vars == NULL)
+		rc = store_failf(s, err, errlen, "out of memory");
+	else
+		rc = norm_row(s, NORM_NETWORK, key, s->st.network_insert,
+			      s->st.network_find, bind_network, &in, rowid,
+			      &created, err, errlen);
+	free(in.resolvers);
+	free(in.proxy_vars);
+	return rc;
+}
+
+static int stack_frames(struct store *s, Pinshim__StackFrame **frames,
+			size_t n, int64_t stack_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->st.stack_frame;
+
+	for (size_t i = 0; i < n; i++) {
+		const Pinshim__StackFrame *f = frames[i];
+
+		sqlite3_bind_int64(st, 1, stack_id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		bind_str(st, 3, f->module);
+		bind_str(st, 4, f->build_id);
+		sqlite3_bind_int64(st, 5, (int64_t)f->offset);
+		bind_str(st, 6, f->symbol);
+		sqlite3_bind_int64(st, 7, (int64_t)f->symbol_offset);
+		if (store_step_done(s, st, "stack frame", err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void bind_depth(sqlite3_stmt *st, const void *obj)
+{
+	sqlite3_bind_int64(st, 2, (int64_t)*(const size_t *)obj);
+}
+
+/* Decodes and inserts a single-message part (platform, process,
+ * network) the cache did not know. */
+static int single_insert(struct store *s, enum norm t, const uint8_t key[32],
+			 const ProtobufCBinaryData *raw, int64_t *rowid,
+			 char *err, size_t errlen)
+{
+	static const unpack_fn unpack[NORM_COUNT] = {
+		[NORM_PLATFORM] = (unpack_fn)pinshim__platform__unpack,
+		[NORM_PROCESS] = (unpack_fn)pinshim__process__unpack,
+		[NORM_NETWORK] = (unpack_fn)pinshim__network__unpack,
+	};
+	ProtobufCMessage **m = store_decode_parts(raw, 1, unpack[t]);
+	bool created;
+	int rc;
+
+	if (m == NULL)
+		return store_failf(s, err, errlen, "a part that store_prepare "
+				   "accepted does not decode");
+	if (t == NORM_NETWORK)
+		rc = network_insert(s, (Pinshim__Network *)m[0], key, rowid, err,
+				    errlen);
+	else
+		rc = norm_row(s, t, key, t == NORM_PLATFORM
+			      ? s->st.platform_insert : s->st.process_insert,
+			      t == NORM_PLATFORM ? s->st.platform_find
+						 : s->st.process_find,
+			      t == NORM_PLATFORM ? bind_platform : bind_process,
+			      m[0], rowid, &created, err, errlen);
+	store_free_parts(m, 1);
+	return rc;
+}
+
+static int single_row(struct store *s, enum norm t, const uint8_t key[32],
+		      const ProtobufCBinaryData *raw, int64_t *rowid,
+		      char *err, size_t errlen)
+{
+	struct cache_slot *slot;
+
+	*rowid = 0;
+	if (raw->len == 0)
+		return 0;
+	slot = cache_find(&s->cache[t], key);
+	if (slot != NULL) {
+		*rowid = slot->rowid;
+		return 0;
+	}
+	return single_insert(s, t, key, raw, rowid, err, errlen);
+}
+
+static int stack_row(struct store *s, const ProtobufCBinaryData *raw,
+		     size_t n, const uint8_t key[32], int64_t *rowid,
+		     char *err, size_t errlen)
+{
+	struct cache_slot *slot;
+	ProtobufCMessage **m;
+	bool created;
+	int rc;
+
+	*rowid = 0;
+	if (n == 0)
+		return 0;
+	slot = cache_find(&s->cache[NORM_STACK], key);
+	if (slot != NULL) {
+		*rowid = slot->rowid;
+		return 0;
+	}
+	m = store_decode_parts(raw, n, (unpack_fn)pinshim__stack_frame__unpack);
+	if (m == NULL)
+		return store_failf(s, err, errlen, "a stack that store_prepare "
+				   "accepted does not decode");
+	rc = norm_row(s, NORM_STACK, key, s->st.stack_insert, s->st.stack_find,
+		      bind_depth, &n, rowid, &created, err, errlen);
+	if (rc == 0 && created)
+		rc = stack_frames(s, (Pinshim__StackFrame **)m, n, *rowid, err,
+				  errlen);
+	store_free_parts(m, n);
+	return rc;
+}
+
+static void bind_text1(sqlite3_stmt *st, const void *obj)
+{
+	bind_str(st, 2, obj);
+}
+
+static int pinset_row(struct store *s, char **pins, size_t n,
+		      const uint8_t key[32], int64_t *rowid, char *err,
+		      size_t errlen)
+{
+	char *text = NULL;
+	bool created;
+	int rc;
+
+	*rowid = 0;
+	if (n == 0)
+		return 0;
+	if (cache_find(&s->cache[NORM_PINSET], key) == NULL &&
+	    (text = json_list(pins, n)) == NULL)
+		return store_failf(s, err, errlen, "out of memory");
+	rc = norm_row(s, NORM_PINSET, key, s->st.pinset_insert,
+		      s->st.pinset_find, bind_text1, text, rowid, &created,
+		      err, errlen);
+	free(text);
+	return rc;
+}
+
+static void bind_sender(sqlite3_stmt *st, const void *obj)
+{
+	const struct store_origin *o = obj;
+
+	bind_str(st, 2, o->address);
+	bind_str(st, 3, o->name);
+}
+
+static int sender_row(struct store *s, const struct store_origin *o,
+		      int64_t *rowid, char *err, size_t errlen)
+{
+	uint8_t key[32];
+	bool created;
+
+	if (keys_sender(s->h, o->address, o->name, key) < 0)
+		return store_failf(s, err, errlen, "out of memory");
+	return norm_row(s, NORM_SENDER, key, s->st.sender_insert,
+			s->st.sender_find, bind_sender, o, rowid, &created,
+			err, errlen);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+/* The enums' names as the viewer prints them; unknown values (a newer
+ * shim) as "kind_N". */
+static const char *enum_name(const char *const *names, size_t n, int v,
+			     const char *prefix, char *buf, size_t buflen)
+{
+	if (v >= 0 && (size_t)v < n)
+		return names[v];
+	snprintf(buf, buflen, "%s_%d", prefix, v);
+	return buf;
+}
+
+#define ENUM_NAME(names, v, prefix, buf)                                    \
+	enum_name(names, sizeof(names) / sizeof(names[0]), (int)(v), prefix, \
+		  buf, sizeof(buf))
+
+static const char *const kinds[] = {
+	"unspecified", "pin_mismatch", "untrusted_issuer", "expired",
+	"not_yet_valid", "hostname_mismatch", "other_verify_error",
+	"policy_error",
+};
+static const char *const decisions[] = {
+	"unspecified", "blocked", "would_block", "allowed",
+};
+static const char *const modes[] = { "unspecified", "observe", "enforce" };
+static const char *const matches[] = { "none", "served", "built" };
+
+/* The ids of an event's normalised rows. */
+struct event_refs {
+	int64_t pinset, served, built, platform, process, network, stack;
+};
+
+static int event_refs(struct store *s, const Pinshim__View__Event *e,
+		      const struct store_event_keys *k, struct event_refs *r,
+		      char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	if (chain_row(s, e->served_chain, e->n_served_chain, k->served,
+		      &r->served, err, errlen) < 0 ||
+	    chain_row(s, e->built_chain, e->n_built_chain, k->built,
+		      &r->built, err, errlen) < 0 ||
+	    pinset_row(s, e->expected_pins, e->n_expected_pins, k->pinset,
+		       &r->pinset, err, errlen) < 0 ||
+	    single_row(s, NORM_PLATFORM, k->platform, &e->platform,
+		       &r->platform, err, errlen) < 0 ||
+	    single_row(s, NORM_PROCESS, k->process, &e->process,
+		       &r->process, err, errlen) < 0 ||
+	    single_row(s, NORM_NETWORK, k->network, &e->network,
+		       &r->network, err, errlen) < 0 ||
+	    stack_row(s, e->stack, e->n_stack, k->stack, &r->stack, err,
+		      errlen) < 0)
+		return -1;
+	return 0;
+}
+
+struct failure_in {
+	const Pinshim__View__Event *e;
+	struct event_refs r;
+};
+
+static void bind_failure(sqlite3_stmt *st, const void *obj)
+{
+	const struct failure_in *in = obj;
+	const Pinshim__View__Event *e = in->e;
+	const struct event_refs *r = &in->r;
+	char bufs[4][32];
+	int i = 2;
+
+	/* the enum names may be in bufs: copied (TRANSIENT) */
+	sqlite3_bind_text(st, i++, ENUM_NAME(kinds, e->kind, "kind", bufs[0]),
+			  -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, i++, ENUM_NAME(decisions, e->decision,
+					     "decision", bufs[1]),
+			  -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, i++, ENUM_NAME(modes, e->mode, "mode", bufs[2]),
+			  -1, SQLITE_TRANSIENT);
+	bind_str(st, i++, e->host);
+	sqlite3_bind_int(st, i++, (int)e->port);
+	bind_str(st, i++, e->peer);
+	bind_str(st, i++, e->policy_version);
+	bind_id(st, i++, r->pinset);
+	sqlite3_bind_int(st, i++, e->pinned);
+	sqlite3_bind_text(st, i++, ENUM_NAME(matches, e->matched, "matched",
+					     bufs[3]), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, i++, e->pin_expired);
+	sqlite3_bind_int(st, i++, e->verify_error);
+	bind_str(st, i++, e->verify_error_text);
+	bind_str(st, i++, e->tls_version);
+	bind_str(st, i++, e->message);
+	bind_id(st, i++, r->served);
+	sqlite3_bind_int64(st, i++, e->served_total);
+	bind_id(st, i++, r->built);
+	sqlite3_bind_int64(st, i++, e->built_total);
+	bind_id(st, i++, r->platform);
+	bind_id(st, i++, r->process);
+	bind_id(st, i++, r->network);
+	bind_id(st, i++, r->stack);
+}
+
+/* The failure row of an event: one cache lookup when known (the common
+ * case: the same failure again), else its parts are found or stored and
+ * the row inserted. */
+static int failure_row(struct store *s, const Pinshim__View__Event *e,
+		       const struct store_event_keys *k, int64_t *rowid,
+		       char *err, size_t errlen)
+{
+	struct cache_slot *slot = cache_find(&s->cache[NORM_FAILURE],
+					     k->failure);
+	struct failure_in in = { .e = e };
+	bool created;
+
+	if (slot != NULL) {
+		*rowid = slot->rowid;
+		return 0;
+	}
+	if (event_refs(s, e, k, &in.r, err, errlen) < 0)
+		return -1;
+	return norm_row(s, NORM_FAILURE, k->failure, s->st.failure_insert,
+			s->st.failure_find, bind_failure, &in, rowid, &created,
+			err, errlen);
+}
+
+static void bind_event(sqlite3_stmt *st, const Pinshim__View__Event *e,
+		       const struct store_origin *o, int64_t sender,
+		       int64_t failure)
+{
+	int i = 1;
+
+	sqlite3_bind_blob(st, i++, e->id.data, WIRE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, e->time_us);
+	sqlite3_bind_int64(st, i++, o->received_us);
+	sqlite3_bind_int64(st, i++, sender);
+	sqlite3_bind_int64(st, i++, failure);
+	bind_str(st, i++, e->host);
+	/* a record stands for at least one failure */
+	sqlite3_bind_int64(st, i++, e->count > 0 ? e->count : 1);
+	sqlite3_bind_int64(st, i++, e->last_time_us != 0 ? e->last_time_us
+							 : e->time_us);
+	if (e->repeat_of.len == WIRE_ID_LEN)
+		sqlite3_bind_blob(st, i++, e->repeat_of.data, WIRE_ID_LEN,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i++);
+}
+
+/* 1 stored, 0 already there, -1 error. */
+static int put_event(struct store *s, const Pinshim__View__Event *e,
+		     const struct store_event_keys *k,
+		     const struct store_origin *o, int64_t sender, char *err,
+		     size_t errlen)
+{
+	int64_t failure;
+
+	if (failure_row(s, e, k, &failure, err, errlen) < 0)
+		return -1;
+	bind_event(s->st.event_insert, e, o, sender, failure);
+	if (store_step_done(s, s->st.event_insert, "insert event", err,
+			    errlen) < 0)
+		return -1;
+	return sqlite3_changes(s->db) == 1;
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+/* 1 added, 0 already added (same id), -1 error. */
+static int put_counter(struct store *s, const Pinshim__Counter *c,
+		       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = s->st.counter_seen;
+	int i = 1;
+
+	sqlite3_bind_blob(st, 1, c->id.data, WIRE_ID_LEN, SQLITE_STATIC);
+	if (store_step_done(s, st, "counter id", err, errlen) < 0)
+		return -1;
+	if (sqlite3_changes(s->db) == 0)
+		return 0;
+	st = s->st.counter_add;
+	/* hours are whole: a sender's stray seconds must not split a row */
+	sqlite3_bind_int64(st, i++, c->hour - ((c->hour % 3600) + 3600) % 3600);
+	bind_str(st, i++, c->host);
+	sqlite3_bind_int(st, i++, (int)c->port);
+	bind_str(st, i++, c->peer);
+	bind_str(st, i++, c->network);
+	bind_str(st, i++, c->network_fingerprint);
+	bind_str(st, i++, c->app_version);
+	bind_str(st, i++, c->libssl_version);
+	bind_str(st, i++, c->os);
+	bind_blob(st, i++, c->chain_fingerprint.data, c->chain_fingerprint.len);
+	sqlite3_bind_int64(st, i++, (int64_t)c->successes);
+	sqlite3_bind_int64(st, i++, (int64_t)c->failures);
+	if (store_step_done(s, st, "counter", err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+static int put_records(struct store *s, const Pinshim__View__Batch *b,
+		       const struct store_event_keys *keys,
+		       const struct store_origin *o, struct store_result *r,
+		       char *err, size_t errlen)
+{
+	int64_t sender;
+	int rc;
+
+	if (sender_row(s, o, &sender, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n_events; i++) {
+		rc = put_event(s, b->events[i], &keys[i], o, sender, err,
+			       errlen);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			r->events_stored++;
+		else
+			r->events_duplicate++;
+	}
+	for (size_t i = 0; i < b->n_counters; i++) {
+		rc = put_counter(s, b->counters[i], err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			r->counters_stored++;
+		else
+			r->counters_duplicate++;
+	}
+	return 0;
+}
+
+/* Runs store_prepare for a caller that did not. */
+static int own_keys(struct store *s, const Pinshim__View__Batch *b,
+		    struct store_event_keys **keys, char *err, size_t errlen)
+{
+	*keys = calloc(b->n_events ? b->n_events : 1, sizeof(**keys));
+	if (*keys == NULL)
+		return store_failf(s, err, errlen, "out of memory");
+	if (store_prepare(s->parts, b, *keys, err, errlen) < 0)
+		return -2;
+	return 0;
+}
+
+int store_put_batch(struct store *s, const Pinshim__View__Batch *b,
+		    const struct store_event_keys *keys,
+		    const struct store_origin *o, struct store_result *r,
+		    char *err, size_t errlen)
+{
+	struct store_event_keys *mine = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (keys == NULL) {
+		rc = own_keys(s, b, &mine, err, errlen);
+		if (rc < 0) {
+			free(mine);
+			return rc;
+		}
+		keys = mine;
+	}
+	if (store_step_done(s, s->st.savepoint, "SAVEPOINT", err, errlen) < 0) {
+		free(mine);
+		return -1;
+	}
+	rc = put_records(s, b, keys, o, r, err, errlen);
+	free(mine);
+	if (rc == 0)
+		return store_step_done(s, s->st.release, "RELEASE", err, errlen);
+	/* undo this batch only; the cached rowids may be among the undone */
+	sqlite3_step(s->st.rollback_to);
+	sqlite3_reset(s->st.rollback_to);
+	sqlite3_step(s->st.release);
+	sqlite3_reset(s->st.release);
+	for (int i = 0; i < NORM_COUNT; i++)
+		cache_clear(&s->cache[i]);
+	memset(r, 0, sizeof(*r));
+	return -1;
+}

@@ -1,0 +1,243 @@
+/* The database schema as an ordered list of migrations.  migrations[i]
+ * turns a database of version i into version i + 1; PRAGMA user_version
+ * holds the version, PRAGMA application_id marks the file as pinshim's.
+ * To change the schema, append a migration and bump STORE_SCHEMA_VERSION:
+ * never edit a released one.
+ *
+ * Version 1, the tables and why they look so:
+ *
+ *   record       one row per Event record, unique by its 16-byte id (UUIDv7:
+ *                time-ordered, so the unique index grows at its end), with
+ *                only what differs from record to record: times, count,
+ *                repeat_of, who delivered it, and the failure it is an
+ *                instance of.  count is the record's own count (0 on the
+ *                wire means 1).  repeat_of is the id of the record a repeat
+ *                adds to; the viewer sums repeats through a partial index,
+ *                whatever order they came in.  sender_id: which connection
+ *                delivered it; received_us: the collector's clock (for
+ *                clock skew).  host is copied from the failure (the index
+ *                by host is on failure).  A narrow row and two indexes:
+ *                the insert is the writer's hot path.
+ *   failure      everything else an event says (kind, decision, host, port,
+ *                peer, policy, verify error, chains, platform, process,
+ *                network, stack), stored once per distinct combination,
+ *                keyed by a SHA-256 of all of it.  The enums are stored as
+ *                their names ("pin_mismatch") so the database reads well in
+ *                the sqlite3 shell.
+ *   cert         one row per certificate, keyed by the SHA-256 of its DER
+ *                (or of its fields when the sender had no hash); der is
+ *                kept when a sender sent it and it hashes to that key.
+ *   chain        one row per distinct chain: fingerprint = SHA-256 over the
+ *                certificates' keys in order; chain_cert lists them.
+ *   platform, process, network, pinset, sender
+ *                stored once by a SHA-256 of their fields; lists are JSON.
+ *   stack        one row per distinct call stack, its frames in stack_frame.
+ *   counter_seen the ids of counter records already added (dedupe).
+ *   counter      success/failure totals per hour and dimension.
+ *   stats        the collector's statistics (store.h, STORE_STATS).
+ *   event        a view: each record with its failure's fields, for queries
+ *                by hand ("SELECT host, kind, count FROM event").
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* "PNSH": PRAGMA application_id of a pinshim database. */
+#define STORE_APPLICATION_ID 0x504e5348
+
+static const char *const migrations[] = {
+	/* 0 → 1 */
+	"CREATE TABLE cert ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key BLOB NOT NULL UNIQUE,"
+	"  sha256 BLOB,"
+	"  subject TEXT NOT NULL, issuer TEXT NOT NULL, serial TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	"  pin TEXT NOT NULL,"
+	"  der BLOB);"
+	"CREATE TABLE chain ("
+	"  id INTEGER PRIMARY KEY,"
+	"  fingerprint BLOB NOT NULL UNIQUE,"
+	"  length INTEGER NOT NULL);"
+	"CREATE TABLE chain_cert ("
+	"  chain_id INTEGER NOT NULL REFERENCES chain,"
+	"  position INTEGER NOT NULL,"
+	"  cert_id INTEGER NOT NULL REFERENCES cert,"
+	"  PRIMARY KEY (chain_id, position)) WITHOUT ROWID;"
+	"CREATE TABLE platform ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  os_id TEXT NOT NULL, os_version TEXT NOT NULL, os_name TEXT NOT NULL,"
+	"  kernel TEXT NOT NULL, arch TEXT NOT NULL,"
+	"  libssl_version TEXT NOT NULL, host_id TEXT NOT NULL,"
+	"  hostname TEXT NOT NULL);"
+	"CREATE TABLE process ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  exe TEXT NOT NULL, build_id TEXT NOT NULL, app_version TEXT NOT NULL,"
+	"  app_version_source TEXT NOT NULL, pid INTEGER NOT NULL,"
+	"  argv0 TEXT NOT NULL);"
+	"CREATE TABLE network ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  label TEXT NOT NULL, fingerprint TEXT NOT NULL, gateway TEXT NOT NULL,"
+	"  subnet TEXT NOT NULL, resolvers TEXT NOT NULL,"
+	"  proxy_vars TEXT NOT NULL, local_address TEXT NOT NULL);"
+	"CREATE TABLE stack ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  depth INTEGER NOT NULL);"
+	"CREATE TABLE stack_frame ("
+	"  stack_id INTEGER NOT NULL REFERENCES stack,"
+	"  depth INTEGER NOT NULL,"
+	"  module TEXT NOT NULL, build_id TEXT NOT NULL,"
+	"  offset INTEGER NOT NULL, symbol TEXT NOT NULL,"
+	"  symbol_offset INTEGER NOT NULL,"
+	"  PRIMARY KEY (stack_id, depth)) WITHOUT ROWID;"
+	"CREATE TABLE pinset ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  pins TEXT NOT NULL);"
+	"CREATE TABLE sender ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  address TEXT NOT NULL, name TEXT NOT NULL);"
+	"CREATE TABLE failure ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  kind TEXT NOT NULL, decision TEXT NOT NULL, mode TEXT NOT NULL,"
+	"  host TEXT NOT NULL, port INTEGER NOT NULL, peer TEXT NOT NULL,"
+	"  policy_version TEXT NOT NULL,"
+	"  pinset_id INTEGER REFERENCES pinset,"
+	"  pinned INTEGER NOT NULL, matched TEXT NOT NULL,"
+	"  pin_expired INTEGER NOT NULL,"
+	"  verify_error INTEGER NOT NULL, verify_error_text TEXT NOT NULL,"
+	"  tls_version TEXT NOT NULL, message TEXT NOT NULL,"
+	"  served_chain_id INTEGER REFERENCES chain,"
+	"  served_total INTEGER NOT NULL,"
+	"  built_chain_id INTEGER REFERENCES chain,"
+	"  built_total INTEGER NOT NULL,"
+	"  platform_id INTEGER REFERENCES platform,"
+	"  process_id INTEGER REFERENCES process,"
+	"  network_id INTEGER REFERENCES network,"
+	"  stack_id INTEGER REFERENCES stack);"
+	"CREATE INDEX failure_host ON failure (host);"
+	"CREATE TABLE record ("
+	"  id INTEGER PRIMARY KEY,"
+	"  uuid BLOB NOT NULL UNIQUE,"
+	"  time_us INTEGER NOT NULL,"
+	"  received_us INTEGER NOT NULL,"
+	"  sender_id INTEGER NOT NULL REFERENCES sender,"
+	"  failure_id INTEGER NOT NULL REFERENCES failure,"
+	"  host TEXT NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  last_time_us INTEGER NOT NULL,"
+	"  repeat_of BLOB);"
+	"CREATE INDEX record_time ON record (time_us);"
+	"CREATE INDEX record_repeat_of ON record (repeat_of)"
+	"  WHERE repeat_of IS NOT NULL;"
+	"CREATE VIEW event AS SELECT r.id, r.uuid, r.time_us, r.received_us,"
+	"  r.count, r.last_time_us, r.repeat_of, f.kind, f.decision, f.mode,"
+	"  f.host, f.port, f.peer, f.policy_version, f.pinned, f.matched,"
+	"  f.pin_expired, f.verify_error, f.verify_error_text, f.tls_version,"
+	"  f.message, f.served_total, f.built_total, r.failure_id,"
+	"  f.pinset_id, f.served_chain_id, f.built_chain_id, f.platform_id,"
+	"  f.process_id, f.network_id, f.stack_id, r.sender_id"
+	"  FROM record r JOIN failure f ON f.id = r.failure_id;"
+	"CREATE TABLE counter_seen (id BLOB PRIMARY KEY) WITHOUT ROWID;"
+	"CREATE TABLE counter ("
+	"  hour INTEGER NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL, network TEXT NOT NULL,"
+	"  network_fingerprint TEXT NOT NULL, app_version TEXT NOT NULL,"
+	"  libssl_version TEXT NOT NULL, os TEXT NOT NULL,"
+	"  chain_fingerprint BLOB NOT NULL,"
+	"  successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	"  PRIMARY KEY (hour, host, port, peer, network, network_fingerprint,"
+	"    app_version, libssl_version, os, chain_fingerprint)) WITHOUT ROWID;"
+	"CREATE TABLE stats ("
+	"  name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
+	       STORE_SCHEMA_VERSION, "one migration per schema version");
+
+static int pragma_int(struct store *s, const char *sql, int *out, char *err,
+		      size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, err, errlen, sql);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, err, errlen, sql);
+	return 0;
+}
+
+/* The file's version; -1 with err set when it is not a pinshim database
+ * (another program's SQLite file: tables, and not our application id). */
+static int version_of(struct store *s, int *version, char *err,
+		      size_t errlen)
+{
+	int app, tables;
+
+	if (pragma_int(s, "PRAGMA user_version", version, err, errlen) < 0 ||
+	    pragma_int(s, "PRAGMA application_id", &app, err, errlen) < 0 ||
+	    pragma_int(s, "SELECT count(*) FROM sqlite_schema", &tables, err,
+		       errlen) < 0)
+		return -1;
+	if (app != STORE_APPLICATION_ID && (tables > 0 || *version != 0))
+		return store_failf(s, err, errlen,
+				   "not a pinshim database (application id "
+				   "0x%08x)", (unsigned)app);
+	return 0;
+}
+
+static int refuse(struct store *s, int version, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "db %s has schema version %d, this build reads %d%s",
+		 s->path, version, STORE_SCHEMA_VERSION,
+		 version < STORE_SCHEMA_VERSION && s->mode == STORE_READ
+		 ? " (pinshim-collector upgrades it)" : "");
+	return -1;
+}
+
+int store_schema_check(struct store *s, char *err, size_t errlen)
+{
+	int version = 0;
+
+	if (version_of(s, &version, err, errlen) < 0)
+		return -1;
+	if (version != STORE_SCHEMA_VERSION)
+		return refuse(s, version, err, errlen);
+	return 0;
+}
+
+/* Applies every migration the file lacks, in one transaction: a crash
+ * half-way leaves the old version, never a mix. */
+int store_schema_migrate(struct store *s, char *err, size_t errlen)
+{
+	char sql[128];
+	int version = 0;
+
+	if (store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	if (version_of(s, &version, err, errlen) < 0)
+		goto fail;
+	if (version > STORE_SCHEMA_VERSION) {
+		refuse(s, version, err, errlen);
+		goto fail;
+	}
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++)
+		if (store_exec(s, migrations[v], err, errlen) < 0)
+			goto fail;
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA user_version = %d; PRAGMA application_id = %d",
+		 STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
+	if (store_exec(s, sql, err, errlen) < 0 ||
+	    store_exec(s, "COMMIT", err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
