@@ -108,8 +108,7 @@ static void cert_details(X509 *x, struct cert_info *ci, size_t *budget)
 	serial_text(x, ci->serial, sizeof(ci->serial));
 	ci->not_before_s = time_seconds(ossl.X509_get0_notBefore(x));
 	ci->not_after_s = time_seconds(ossl.X509_get0_notAfter(x));
-	if (budget != NULL)
-		cert_der(x, ci, budget);
+	cert_der(x, ci, budget);
 	name_text(ossl.X509_get_subject_name(x), ci->subject,
 		  sizeof(ci->subject));
 	name_text(ossl.X509_get_issuer_name(x), ci->issuer, sizeof(ci->issuer));
@@ -119,8 +118,7 @@ static void cert_details(X509 *x, struct cert_info *ci, size_t *budget)
 		  sizeof(ci->not_after));
 }
 
-void chain_read(STACK_OF(X509) *sk, struct chain *out, bool details,
-		size_t *der_budget)
+void chain_read(STACK_OF(X509) *sk, struct chain *out)
 {
 	int total = sk != NULL ? ossl.OPENSSL_sk_num((OPENSSL_STACK *)sk) : 0;
 
@@ -133,8 +131,6 @@ void chain_read(STACK_OF(X509) *sk, struct chain *out, bool details,
 		memset(ci, 0, sizeof(*ci));
 		/* Kept even without a pin, so positions stay true. */
 		ci->has_spki = cert_spki(x, &ci->spki) == 0;
-		if (details)
-			cert_details(x, ci, der_budget);
 		out->n++;
 	}
 }

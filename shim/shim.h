@@ -84,11 +84,8 @@ struct chain {
 	size_t total;                /* certificates the peer sent / OpenSSL built */
 	struct cert_info certs[CHAIN_MAX];
 };
-/* SPKI pins only (the success path); details adds the printable fields
- * and the DER, taking at most *der_budget bytes (decremented) when
- * der_budget is not NULL. */
-void chain_read(STACK_OF(X509) *sk, struct chain *out, bool details,
-		size_t *der_budget);
+/* SPKI pins only: the success path. */
+void chain_read(STACK_OF(X509) *sk, struct chain *out);
 /* Failure path, on the handshake thread: a reference to each certificate
  * and its cached SHA-1, nothing formatted.  chain_complete (the sender
  * thread) derives pins and details from the references and drops them. */

@@ -57,15 +57,13 @@ static void check_pins(struct check *c)
 
 	c->mode = config_mode(c->cfg, h);
 	c->expired = policy_host_expired(h, time(NULL));
-	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &c->served, false,
-		   NULL);
+	chain_read(ossl.X509_STORE_CTX_get0_untrusted(c->xs), &c->served);
 	c->matched = chain_has_any(&c->served, h->pins, h->npins);
 	c->matched_served = c->matched;
 	if (c->matched)
 		return;
 	/* A root pin: the server need not send the root, OpenSSL adds it. */
-	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &c->built, false,
-		   NULL);
+	chain_read(ossl.X509_STORE_CTX_get0_chain(c->xs), &c->built);
 	c->matched = chain_has_any(&c->built, h->pins, h->npins);
 }
 
