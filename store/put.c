@@ -32,8 +32,8 @@ static const char *const sql[] = {
 	SQL(counter_add,
 	    "INSERT INTO counter (hour, host, port, peer, network,"
 	    " network_fingerprint, app_version, libssl_version, os,"
-	    " chain_fingerprint, successes, failures)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+	    " chain_fingerprint, clock, successes, failures)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 	    " ON CONFLICT DO UPDATE SET"
 	    " successes = successes + excluded.successes,"
 	    " failures = failures + excluded.failures"),
@@ -715,8 +715,17 @@ static int put_event(struct store *s, const Pinshim__View__Event *e,
 /* ---- counters ------------------------------------------------------------ */
 
 /* 1 added, 0 already added (same id), -1 error. */
+/* schema.c: a counter's hour more than a day off the receive time says
+ * the client's clock is wrong (or the counter was spooled that long). */
+static const char *clock_class(int64_t hour, int64_t received_us)
+{
+	int64_t off = hour + 1800 - received_us / 1000000;
+
+	return off > 86400 ? "ahead" : off < -86400 ? "behind" : "ok";
+}
+
 static int put_counter(struct store *s, const Pinshim__Counter *c,
-		       char *err, size_t errlen)
+		       const struct store_origin *o, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->st.counter_seen;
 	int i = 1;
@@ -738,6 +747,7 @@ static int put_counter(struct store *s, const Pinshim__Counter *c,
 	bind_str(st, i++, c->libssl_version);
 	bind_str(st, i++, c->os);
 	bind_blob(st, i++, c->chain_fingerprint.data, c->chain_fingerprint.len);
+	bind_str(st, i++, clock_class(c->hour, o->received_us));
 	sqlite3_bind_int64(st, i++, (int64_t)c->successes);
 	sqlite3_bind_int64(st, i++, (int64_t)c->failures);
 	if (store_step_done(s, st, "counter", err, errlen) < 0)
@@ -768,7 +778,7 @@ static int put_records(struct store *s, const Pinshim__View__Batch *b,
 			r->events_duplicate++;
 	}
 	for (size_t i = 0; i < b->n_counters; i++) {
-		rc = put_counter(s, b->counters[i], err, errlen);
+		rc = put_counter(s, b->counters[i], o, err, errlen);
 		if (rc < 0)
 			return -1;
 		if (rc > 0)

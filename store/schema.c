@@ -37,6 +37,33 @@
  *   stats        the collector's statistics (store.h, STORE_STATS).
  *   event        a view: each record with its failure's fields, for queries
  *                by hand ("SELECT host, kind, count FROM event").
+ *
+ * Version 2, for the viewer's correlation (kept current by the writer, so
+ * no report ever scans the records):
+ *
+ *   chain.counter_fp   Counter.chain_fingerprint of the chain (SHA-256 over
+ *                the served certificates' SHA-1s), learnt from the
+ *                senders' ChainSeen records: it ties the counters, which
+ *                know a chain only by that fingerprint, to its certificates.
+ *   counter      now keyed by host first (every report is per host) and
+ *                with clock: 'ok', or 'ahead' / 'behind' when the counter's
+ *                hour is more than a day off the collector's receive time
+ *                (the client's clock is wrong, or, for 'behind', it was
+ *                spooled that long).
+ *   host_hour    per host and hour: successes and failures from the
+ *                counters, events = failure events stored (records and
+ *                their repeats' counts).  The overview and summary read
+ *                only this.
+ *   failure_hour per failure (the distinct event content) and hour: how
+ *                many events, the first and last event time, and the range
+ *                of the client clock's offset from the collector's receive
+ *                time (event time - received, seconds).  diagnose reads
+ *                this joined to failure, never record.
+ *
+ * The hour of a counter or event is the client's (Counter.hour, the event
+ * time), except when the client's clock is more than a day off the
+ * collector's: then it is the receive time's hour, so a skewed client's
+ * handshakes land in the hour they happened.
  */
 #include "internal.h"
 
@@ -150,6 +177,41 @@ static const char *const migrations[] = {
 	"    app_version, libssl_version, os, chain_fingerprint)) WITHOUT ROWID;"
 	"CREATE TABLE stats ("
 	"  name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+	/* 1 → 2: what the viewer correlates on, kept up to date at ingest. */
+	"ALTER TABLE chain ADD COLUMN counter_fp BLOB;"
+	"CREATE INDEX chain_counter_fp ON chain (counter_fp)"
+	"  WHERE counter_fp IS NOT NULL;"
+	"CREATE TABLE counter2 ("
+	"  hour INTEGER NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL, network TEXT NOT NULL,"
+	"  network_fingerprint TEXT NOT NULL, app_version TEXT NOT NULL,"
+	"  libssl_version TEXT NOT NULL, os TEXT NOT NULL,"
+	"  chain_fingerprint BLOB NOT NULL,"
+	"  clock TEXT NOT NULL,"
+	"  successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, hour, port, peer, network, network_fingerprint,"
+	"    app_version, libssl_version, os, chain_fingerprint, clock))"
+	"  WITHOUT ROWID;"
+	"INSERT INTO counter2 SELECT hour, host, port, peer, network,"
+	"  network_fingerprint, app_version, libssl_version, os,"
+	"  chain_fingerprint, 'ok', successes, failures FROM counter;"
+	"DROP TABLE counter;"
+	"ALTER TABLE counter2 RENAME TO counter;"
+	"CREATE TABLE host_hour ("
+	"  host TEXT NOT NULL, hour INTEGER NOT NULL,"
+	"  successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	"  events INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, hour)) WITHOUT ROWID;"
+	"CREATE INDEX host_hour_hour ON host_hour (hour);"
+	"CREATE TABLE failure_hour ("
+	"  failure_id INTEGER NOT NULL REFERENCES failure,"
+	"  hour INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
+	"  offset_min_s INTEGER NOT NULL, offset_max_s INTEGER NOT NULL,"
+	"  PRIMARY KEY (failure_id, hour)) WITHOUT ROWID;"
+	"INSERT INTO host_hour SELECT host, hour, sum(successes),"
+	"  sum(failures), 0 FROM counter GROUP BY host, hour;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

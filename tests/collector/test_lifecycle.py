@@ -170,14 +170,14 @@ class Schema(CollectorCase):
         self.c.start()
         self.assertEqual(self.c.stop(), 0)
         db = sqlite3.connect(self.c.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
         tables = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table'")}
         self.assertTrue({"record", "failure", "cert", "chain", "chain_cert",
                          "platform", "process", "network", "stack",
                          "stack_frame", "pinset", "sender", "counter",
-                         "counter_seen", "stats"} <= tables, tables)
+                         "counter_seen", "stats", "host_hour", "failure_hour"} <= tables, tables)
         # the view for queries by hand
         db.execute("SELECT uuid, time_us, host, kind, message, count, "
                    "repeat_of FROM event").fetchall()
@@ -197,7 +197,7 @@ class Schema(CollectorCase):
         db.close()
         r = self.run_collector(self.c.db)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("db %s has schema version 7, this build reads 1"
+        self.assertIn("db %s has schema version 7, this build reads 2"
                       % self.c.db, r.stderr)
         self.assertEqual(r.stdout, "")
 

@@ -132,12 +132,12 @@ class BadUse(CollectorCase):
         self.c.start()
         self.c.stop()
         db = sqlite3.connect(self.c.db)
-        db.execute("PRAGMA user_version = 2")
+        db.execute("PRAGMA user_version = 3")
         db.commit()
         db.close()
         r = view("--db", self.c.db, "failures")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("db %s has schema version 2, this build reads 1"
+        self.assertIn("db %s has schema version 3, this build reads 2"
                       % self.c.db, r.stderr)
 
     def test_foreign_sqlite_database(self):
