@@ -99,7 +99,7 @@ struct job {
 	struct job *fifo;           /* the connection's, oldest first */
 	struct conn *conn;
 	struct frame_in frame;      /* a batch frame */
-	struct store_event_keys *keys; /* one per event (store_prepare) */
+	struct store_event_keys *keys; /* per event, then chain (store_prepare) */
 	int64_t received_us;
 	uint8_t batch_id[WIRE_ID_LEN];
 	enum job_state state;       /* the writer's until conn_job_done */

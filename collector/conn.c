@@ -318,8 +318,8 @@ static struct store_event_keys *prepare(struct conn *c,
 					const Pinshim__View__Batch *b,
 					char *err, size_t errlen)
 {
-	struct store_event_keys *k = malloc((b->n_events ? b->n_events : 1) *
-					    sizeof(*k));
+	size_t n = b->n_events + b->n_chains;
+	struct store_event_keys *k = malloc((n ? n : 1) * sizeof(*k));
 
 	if (k == NULL || c->parts == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -5,13 +5,10 @@
  * store/batchview.proto into an arena whose size is bounded too. */
 #include "collector.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 int64_t now_us(void)
@@ -20,14 +17,6 @@ int64_t now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Large frame bodies are read into recycled buffers: a fresh
@@ -85,49 +74,6 @@ static void body_put(uint8_t *b, size_t cap)
 	free(b);
 }
 
-/* 1 done, 0 end of stream before the first byte, -1 error, -2 timed out
- * (err set). */
-static int read_exact(int fd, uint8_t *buf, size_t len, int64_t deadline,
-		      char *err, size_t errlen)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left;
-
-		if (n > 0) {
-			got += (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			if (got == 0)
-				return 0;
-			snprintf(err, errlen, "connection closed inside a frame "
-				 "(%zu of %zu bytes)", got, len);
-			return -1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			snprintf(err, errlen, "read: %s", strerror(errno));
-			return -1;
-		}
-		left = deadline - mono_ms();
-		if (left <= 0) {
-			snprintf(err, errlen, "timed out inside a frame (%zu of "
-				 "%zu bytes)", got, len);
-			return -2;
-		}
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
-			return -1;
-		}
-	}
-	return 1;
-}
-
 /* Decoded bytes a frame may take: generous for real batches (about
  * their wire size, plus the structs of up to WIRE_MAX_RECORDS records),
  * a hard stop for a frame of millions of empty sub-messages. */
@@ -182,13 +128,13 @@ static int unpack(struct frame_in *in, const uint8_t *body, size_t len,
 int frame_read(int fd, int timeout_ms, struct frame_in *in, char *err,
 	       size_t errlen)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	long long deadline = wire_now_ms() + timeout_ms;
 	uint8_t hdr[4], *body;
 	size_t len, cap;
 	int r;
 
 	memset(in, 0, sizeof(*in));
-	r = read_exact(fd, hdr, 4, deadline, err, errlen);
+	r = wire_read_exact(fd, hdr, 4, deadline, err, errlen);
 	if (r <= 0)
 		return r;
 	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
@@ -206,7 +152,7 @@ int frame_read(int fd, int timeout_ms, struct frame_in *in, char *err,
 			 len);
 		goto fail;
 	}
-	r = read_exact(fd, body, len, deadline, err, errlen);
+	r = wire_read_exact(fd, body, len, deadline, err, errlen);
 	if (r == 0) {
 		snprintf(err, errlen, "connection closed after a frame header");
 		r = -1;

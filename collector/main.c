@@ -5,6 +5,7 @@
  * accepting, let every connection ack what it has in flight, commit,
  * close the database, exit 0. */
 #include "collector.h"
+#include "listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,94 +148,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return -1;
 }
 
-/* "1.2.3.4:80" or "[::1]:80". */
-static void format_address(const struct sockaddr *sa, char *out, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, len, "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, len, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, len, "unknown");
-	}
-}
-
-/* Splits "host:port" / "[v6]:port" in place. */
-static int split_listen(char *spec, char **host, char **port)
-{
-	char *colon;
-
-	if (spec[0] == '[') {
-		char *close = strchr(spec, ']');
-
-		if (close == NULL || close[1] != ':')
-			return -1;
-		*close = '\0';
-		*host = spec + 1;
-		*port = close + 2;
-	} else {
-		colon = strrchr(spec, ':');
-		if (colon == NULL)
-			return -1;
-		*colon = '\0';
-		*host = spec;
-		*port = colon + 1;
-	}
-	return **host != '\0' && **port != '\0' ? 0 : -1;
-}
-
-static int listen_on(const char *spec, char *bound, size_t boundlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	char *copy = strdup(spec), *host, *port;
-	int fd = -1, one = 1, rc;
-
-	if (copy == NULL || split_listen(copy, &host, &port) < 0) {
-		fprintf(stderr, "pinshim-collector: --listen %s: expected "
-			"HOST:PORT\n", spec);
-		goto out;
-	}
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		fprintf(stderr, "pinshim-collector: --listen %s: %s\n", spec,
-			gai_strerror(rc));
-		goto out;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
-		fprintf(stderr, "pinshim-collector: listen on %s: %s\n", spec,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-		goto out;
-	}
-	format_address((struct sockaddr *)&ss, bound, boundlen);
-out:
-	if (res != NULL)
-		freeaddrinfo(res);
-	free(copy);
-	return fd;
-}
-
 /* SIGTERM and SIGINT arrive on a descriptor, in main's poll only. */
 static int signals_fd(void)
 {
@@ -263,7 +176,7 @@ static void accept_one(int lfd, const struct config *cfg)
 		}
 		return;
 	}
-	format_address((struct sockaddr *)&ss, address, sizeof(address));
+	listen_format_address((struct sockaddr *)&ss, address, sizeof(address));
 	conn_start(fd, address, cfg);
 }
 
@@ -309,10 +222,10 @@ static int run(const struct config *cfg)
 		log_line("%s", err);
 		return 1;
 	}
-	lfd = listen_on(cfg->listen, bound, sizeof(bound));
+	lfd = listen_open(cfg->listen, 128, bound, sizeof(bound), err,
+			  sizeof(err));
 	if (lfd < 0 || writer_start(s, err, sizeof(err)) < 0) {
-		if (lfd >= 0)
-			log_line("%s", err);
+		log_line("%s", err);
 		store_close(s);
 		return 1;
 	}

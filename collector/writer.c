@@ -2,6 +2,8 @@
  * queued while it was busy and stores them in one transaction (group
  * commit: one WAL write for many senders), writes the statistics in the
  * same transaction, commits, and only then lets the connections ack.
+ * After the acks, it checkpoints the WAL when it has grown (the batches
+ * arriving meanwhile make the next group).
  */
 #include "collector.h"
 
@@ -166,6 +168,8 @@ hand_back:
 		j->keys = NULL;
 		conn_job_done(j);
 	}
+	if (store_checkpoint(w.store, err, sizeof(err)) < 0)
+		log_line("%s", err);
 }
 
 /* When idle: persist counts that changed without a batch (rejections). */

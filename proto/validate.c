@@ -123,18 +123,37 @@ static bool counter_ok(const Pinshim__Counter *c, size_t i, char *err,
 	return true;
 }
 
+static bool chain_seen_ok(const Pinshim__ChainSeen *c, size_t i, char *err,
+			  size_t errlen)
+{
+	char why[200];
+
+	CHECK(c->fingerprint.len == 32, "chain %zu: fingerprint of %zu bytes, "
+	      "not 32", i, c->fingerprint.len);
+	CHECK(str_ok(c->host), "chain %zu: host over %d bytes", i,
+	      WIRE_MAX_STRING);
+	/* no certificate: nothing to store, harmless */
+	CHECK(chain_ok(c->certs, c->n_certs, why, sizeof(why)), "chain %zu: %s",
+	      i, why);
+	return true;
+}
+
 static bool batch_ok(const Pinshim__Batch *b, char *err, size_t errlen)
 {
+	size_t records = b->n_events + b->n_counters + b->n_chains;
+
 	CHECK(id_ok(b->id), "batch id of %zu bytes, not %d", b->id.len,
 	      WIRE_ID_LEN);
-	CHECK(b->n_events + b->n_counters <= WIRE_MAX_RECORDS,
-	      "batch of %zu records (limit %d)", b->n_events + b->n_counters,
-	      WIRE_MAX_RECORDS);
+	CHECK(records <= WIRE_MAX_RECORDS, "batch of %zu records (limit %d)",
+	      records, WIRE_MAX_RECORDS);
 	for (size_t i = 0; i < b->n_events; i++)
 		if (!event_ok(b->events[i], i, err, errlen))
 			return false;
 	for (size_t i = 0; i < b->n_counters; i++)
 		if (!counter_ok(b->counters[i], i, err, errlen))
+			return false;
+	for (size_t i = 0; i < b->n_chains; i++)
+		if (!chain_seen_ok(b->chains[i], i, err, errlen))
 			return false;
 	return true;
 }

@@ -25,7 +25,7 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static long long now_ms(void)
+long long wire_now_ms(void)
 {
 	struct timespec t;
 
@@ -40,7 +40,7 @@ static int wait_fd(int fd, short events, long long deadline)
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - wire_now_ms();
 		int r;
 
 		if (left <= 0)
@@ -98,7 +98,7 @@ void wire_free(Pinshim__Frame *f)
 int wire_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 {
 	const uint8_t *p = buf;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = wire_now_ms() + timeout_ms;
 
 	while (len > 0) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -122,11 +122,10 @@ int wire_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 	return 0;
 }
 
-/* Reads exactly len bytes: 1 done, 0 end of stream before the first byte,
- * -1 error (err set). */
-static int read_exact(int fd, uint8_t *buf, size_t len, long long deadline,
-		      char *err, size_t errlen)
+int wire_read_exact(int fd, void *dst, size_t len, long long deadline,
+		    char *err, size_t errlen)
 {
+	uint8_t *buf = dst;
 	size_t got = 0;
 
 	while (got < len) {
@@ -150,10 +149,13 @@ static int read_exact(int fd, uint8_t *buf, size_t len, long long deadline,
 			return -1;
 		}
 		int r = wait_fd(fd, POLLIN, deadline);
-		if (r <= 0) {
-			fail(err, errlen, r == 0 ? "timed out after %zu of %zu bytes"
-						 : "poll failed after %zu of %zu bytes",
-			     got, len);
+		if (r == 0) {
+			fail(err, errlen, "timed out inside a frame (%zu of %zu "
+			     "bytes)", got, len);
+			return -2;
+		}
+		if (r < 0) {
+			fail(err, errlen, "poll: %s", strerror(errno));
 			return -1;
 		}
 	}
@@ -163,15 +165,15 @@ static int read_exact(int fd, uint8_t *buf, size_t len, long long deadline,
 int wire_read(int fd, size_t max_frame, int timeout_ms, Pinshim__Frame **out,
 	      char *err, size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = wire_now_ms() + timeout_ms;
 	uint8_t hdr[4], *body;
 	size_t len;
 	int r;
 
 	*out = NULL;
-	r = read_exact(fd, hdr, 4, deadline, err, errlen);
+	r = wire_read_exact(fd, hdr, 4, deadline, err, errlen);
 	if (r <= 0)
-		return r;
+		return r < 0 ? -1 : 0;
 	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
 	      (size_t)hdr[2] << 8 | hdr[3];
 	if (len > max_frame || len > WIRE_MAX_FRAME) {
@@ -184,7 +186,7 @@ int wire_read(int fd, size_t max_frame, int timeout_ms, Pinshim__Frame **out,
 		fail(err, errlen, "out of memory for a frame of %zu bytes", len);
 		return -1;
 	}
-	r = read_exact(fd, body, len, deadline, err, errlen);
+	r = wire_read_exact(fd, body, len, deadline, err, errlen);
 	if (r == 0)
 		fail(err, errlen, "connection closed after a frame header");
 	if (r > 0)

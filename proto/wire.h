@@ -19,9 +19,10 @@
 
 /* Field bounds a valid frame keeps (wire_validate); a sender cuts its
  * records to fit them, the collector refuses a frame that does not. */
-#define WIRE_MAX_RECORDS 20000     /* events + counters in one batch */
+#define WIRE_MAX_RECORDS 20000     /* events + counters + chains, a batch */
 #define WIRE_MAX_STRING 4096       /* any string field */
-#define WIRE_MAX_CHAIN 10          /* certificates per chain */
+#define WIRE_MAX_CHAIN 10          /* certificates per chain (ChainSeen: 1..10,
+                                      fingerprint 32 bytes) */
 #define WIRE_MAX_DER 16384         /* one certificate's DER */
 #define WIRE_MAX_STACK 64          /* stack frames */
 #define WIRE_MAX_LIST 64           /* pins, resolvers, proxy variables */
@@ -45,6 +46,16 @@ bool wire_validate(const Pinshim__Frame *f, char *err, size_t errlen);
 /* Writes all of buf within timeout_ms (poll on a non-blocking or blocking
  * fd).  0, or -1 with errno (ETIMEDOUT when the deadline passed). */
 int wire_write_all(int fd, const void *buf, size_t len, int timeout_ms);
+
+/* CLOCK_MONOTONIC in milliseconds: the clock of the deadlines below. */
+long long wire_now_ms(void);
+
+/* Reads exactly len bytes by the deadline (wire_now_ms() + a timeout):
+ * 1 done, 0 end of stream before the first byte, -1 error, -2 timed out
+ * (err set: "connection closed inside a frame (N of M bytes)", "timed out
+ * inside a frame (N of M bytes)", "read: ..."). */
+int wire_read_exact(int fd, void *buf, size_t len, long long deadline,
+		    char *err, size_t errlen);
 
 /* Reads one frame within timeout_ms: 1 and *out set, 0 on a clean end of
  * stream before any byte, -1 with err set ("frame of N bytes exceeds the

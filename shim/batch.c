@@ -5,9 +5,10 @@
  * (id, then each packed Event or Counter as a length-delimited field), with
  * room kept in front for the Frame's tag, length and the 4-byte prefix:
  * sealing a batch copies nothing.  Each batch also remembers what its
- * records counted (host, kind, decision, count; the counters' keys), so
- * that a batch that can be neither delivered nor spooled gives its counts
- * back to the queue instead of losing them. */
+ * records counted (host, kind, decision, count; the counters' keys; the
+ * fingerprints of its ChainSeen records), so that a batch that can be
+ * neither delivered nor spooled gives its counts back to the queue instead
+ * of losing them, and its chains are sent again later. */
 #include "delivery.h"
 #include "wire.h"
 
@@ -74,7 +75,8 @@ static bool builder_open(struct builder *b)
 	return true;
 }
 
-/* Appends one length-delimited field (2: an Event, 3: a Counter). */
+/* Appends one length-delimited field (2: an Event, 3: a Counter, 4: a
+ * ChainSeen). */
 static bool builder_field(struct builder *b, unsigned field,
 			  const uint8_t *data, size_t len)
 {
@@ -245,6 +247,31 @@ void batch_add_counter(struct builder *b, const struct counter_rec *r)
 	b->ctrs[b->nctrs++] = *r;
 }
 
+void batch_add_chain(struct builder *b, const struct chain_seen *cs)
+{
+	size_t len = 0;
+	uint8_t *rec = NULL;
+
+	if (b->nchains == b->chains_cap) {
+		size_t cap = b->chains_cap ? 2 * b->chains_cap : 16;
+		unsigned char (*n)[32] = realloc(b->chains, cap * sizeof(*n));
+
+		if (n == NULL)
+			goto fail;
+		b->chains = n;
+		b->chains_cap = cap;
+	}
+	rec = record_pack_chain(cs, &len);
+	if (rec == NULL || !builder_field(b, 4, rec, len))
+		goto fail;
+	free(rec);
+	memcpy(b->chains[b->nchains++], cs->fp, 32);
+	return;
+fail:
+	free(rec);
+	queue_chain_forget(cs->fp);
+}
+
 struct batch *batch_seal(struct builder *b)
 {
 	struct batch *bt;
@@ -273,6 +300,8 @@ struct batch *batch_seal(struct builder *b)
 	bt->nsums = b->nsums;
 	bt->ctrs = b->ctrs;
 	bt->nctrs = b->nctrs;
+	bt->chains = b->chains;
+	bt->nchains = b->nchains;
 	memset(b, 0, sizeof(*b));
 	return bt;
 }
@@ -286,6 +315,8 @@ void batch_fold_back(const struct batch *b)
 			   m->decision, m->count, &m->first, &m->last);
 	}
 	queue_counters_put(b->ctrs, b->nctrs);
+	for (size_t i = 0; i < b->nchains; i++)
+		queue_chain_forget(b->chains[i]);
 }
 
 void batch_free(struct batch *b)
@@ -296,6 +327,7 @@ void batch_free(struct batch *b)
 		free(b->sums[i].host);
 	free(b->sums);
 	free(b->ctrs);
+	free(b->chains);
 	free(b->claim);
 	free(b->buf);
 	free(b);
@@ -307,6 +339,7 @@ void batch_builder_free(struct builder *b)
 		free(b->sums[i].host);
 	free(b->sums);
 	free(b->ctrs);
+	free(b->chains);
 	free(b->buf);
 	memset(b, 0, sizeof(*b));
 }

@@ -57,6 +57,9 @@ struct counter_rec {
 struct counter_rec *queue_counters_take(size_t *n);
 /* Counters are waiting in the table. */
 bool queue_counters_waiting(void);
+/* Sender: up to max chains queued by queue_chain_seen, oldest first
+ * (ownership passes: chain_release, then free). */
+size_t queue_chains_take(struct chain_seen **out, size_t max);
 /* Sender: adds counters back (they could not be delivered nor spooled). */
 void queue_counters_put(const struct counter_rec *r, size_t n);
 
@@ -100,6 +103,8 @@ struct batch {
 	size_t nsums;
 	struct counter_rec *ctrs;
 	size_t nctrs;
+	unsigned char (*chains)[32];      /* its ChainSeen fingerprints */
+	size_t nchains;
 	long long written_at;             /* ms, 0 while not fully sent */
 };
 
@@ -111,6 +116,8 @@ struct builder {                      /* the batch being filled */
 	size_t nsums, sums_cap;
 	struct counter_rec *ctrs;
 	size_t nctrs, ctrs_cap;
+	unsigned char (*chains)[32];
+	size_t nchains, chains_cap;
 	long long opened;                 /* CLOCK_MONOTONIC ms */
 };
 
@@ -119,13 +126,17 @@ struct builder {                      /* the batch being filled */
 void batch_add_event(struct builder *b, const struct event *ev);
 /* A pinshim.Counter for r, or r back into the counter table. */
 void batch_add_counter(struct builder *b, const struct counter_rec *r);
+/* A pinshim.ChainSeen for a completed cs, or its fingerprint forgotten
+ * (queue_chain_forget: a later handshake sends it). */
+void batch_add_chain(struct builder *b, const struct chain_seen *cs);
 /* BATCH_MAX_RECORDS, or BATCH_MAX_BYTES (half the collector's max_frame
  * when it announced a smaller one). */
 bool batch_full(const struct builder *b, size_t max_frame);
 /* The filled batch, framed; b starts over.  NULL when empty (or out of
  * memory: b keeps its records). */
 struct batch *batch_seal(struct builder *b);
-/* Its counts back into the queue (it can be neither sent nor spooled). */
+/* Its counts back into the queue (it can be neither sent nor spooled);
+ * its chains' fingerprints forgotten, to be sent again later. */
 void batch_fold_back(const struct batch *b);
 void batch_free(struct batch *b);
 void batch_builder_free(struct builder *b);

@@ -13,25 +13,56 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The TCP sockets this thread connected last.  Some programs (curl) hand
- * OpenSSL a BIO of their own with no socket behind it; their handshake
- * follows their connect() on the same thread, so those sockets are the only
- * remaining witnesses of the peer. */
+/* The TCP sockets this thread connected last, with where each went.  Some
+ * programs (curl) hand OpenSSL a BIO of their own with no socket behind it;
+ * their handshake follows their connect() on the same thread, so those
+ * sockets are the only remaining witnesses of the peer.  The destination
+ * is kept because a descriptor closed here may be reused by another thread
+ * (our own sender's collector connection): it then leads elsewhere and is
+ * no witness. */
 #define RECENT_MAX 8
-static __thread int recent_fds[RECENT_MAX]
+struct recent {
+	int fd;                      /* fd + 1: the zeroed array means "none" */
+	unsigned short port;         /* network order, as connect() got it */
+	unsigned char addr[16];      /* 4 bytes for AF_INET */
+	unsigned char family;
+};
+static __thread struct recent recent[RECENT_MAX]
 	__attribute__((tls_model("initial-exec")));
 static __thread unsigned recent_next __attribute__((tls_model("initial-exec")));
 
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 static _Atomic(connect_fn) real_connect;
 
-static void recent_note(int fd)
+/* The address and port of an AF_INET / AF_INET6 sockaddr. */
+static void destination(const struct sockaddr *sa, struct recent *r)
 {
-	/* Stored as fd + 1 so that the zeroed array means "none". */
-	for (unsigned i = 0; i < RECENT_MAX; i++)
-		if (recent_fds[i] == fd + 1)
-			return;
-	recent_fds[recent_next++ % RECENT_MAX] = fd + 1;
+	memset(r->addr, 0, sizeof(r->addr));
+	r->family = (unsigned char)sa->sa_family;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		memcpy(r->addr, &in->sin_addr, 4);
+		r->port = in->sin_port;
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		memcpy(r->addr, &in6->sin6_addr, 16);
+		r->port = in6->sin6_port;
+	}
+}
+
+static void recent_note(int fd, const struct sockaddr *sa)
+{
+	struct recent *r = NULL;
+
+	for (unsigned i = 0; i < RECENT_MAX && r == NULL; i++)
+		if (recent[i].fd == fd + 1)
+			r = &recent[i];
+	if (r == NULL)
+		r = &recent[recent_next++ % RECENT_MAX];
+	r->fd = fd + 1;
+	destination(sa, r);
 }
 
 /* Exported unversioned, so it binds to connect@GLIBC_*; it only notes the
@@ -49,8 +80,11 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		}
 		atomic_store_explicit(&real_connect, fn, memory_order_release);
 	}
-	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
-		recent_note(fd);
+	if (sa != NULL && ((sa->sa_family == AF_INET &&
+			    len >= (socklen_t)sizeof(struct sockaddr_in)) ||
+			   (sa->sa_family == AF_INET6 &&
+			    len >= (socklen_t)sizeof(struct sockaddr_in6))))
+		recent_note(fd, sa);
 	return fn(fd, sa, len);
 }
 
@@ -68,18 +102,29 @@ static int bio_fd(SSL *s)
 	return -1;
 }
 
-/* The numeric address and port of a connected TCP socket: 0, or -1. */
-static int socket_peer(int fd, char *addr, size_t len, int *port)
+/* The numeric address and port of a connected TCP socket: 0, or -1; -1
+ * too when it does not lead to want's destination (want may be NULL). */
+static int socket_peer(int fd, char *addr, size_t len, int *port,
+		       const struct recent *want)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int type = 0;
 	socklen_t tl = sizeof(type);
+	struct recent got;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
 	    type != SOCK_STREAM ||
 	    getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
 		return -1;
+	if (want != NULL) {
+		if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+			return -1;
+		destination((const struct sockaddr *)&ss, &got);
+		if (got.family != want->family || got.port != want->port ||
+		    memcmp(got.addr, want->addr, sizeof(got.addr)) != 0)
+			return -1;
+	}
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
@@ -107,8 +152,9 @@ static void recent_peer(struct peer *p)
 	int port, found = 0;
 
 	for (unsigned i = 0; i < RECENT_MAX; i++) {
-		if (recent_fds[i] == 0 ||
-		    socket_peer(recent_fds[i] - 1, addr, sizeof(addr), &port) != 0)
+		if (recent[i].fd == 0 ||
+		    socket_peer(recent[i].fd - 1, addr, sizeof(addr), &port,
+				&recent[i]) != 0)
 			continue;
 		if (found && (port != p->port || strcmp(addr, p->addr) != 0)) {
 			p->addr[0] = '\0';
@@ -162,7 +208,7 @@ void peer_address(SSL *s, struct peer *p)
 		return;
 	fd = bio_fd(s);
 	if (fd >= 0)
-		socket_peer(fd, p->addr, sizeof(p->addr), &p->port);
+		socket_peer(fd, p->addr, sizeof(p->addr), &p->port, NULL);
 	else
 		recent_peer(p);
 }

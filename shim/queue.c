@@ -1,5 +1,6 @@
-/* What waits for the sender thread: failure events (coalesced) and the
- * hourly handshake counters.  Filled on the handshake path, so everything
+/* What waits for the sender thread: failure events (coalesced), the
+ * hourly handshake counters, and the served chains counted for the first
+ * time (ChainSeen).  Filled on the handshake path, so everything
  * here is a short mutex hold and memory operations: no I/O, no syscall that
  * can block (clock_gettime and time are vDSO calls).
  *
@@ -26,6 +27,9 @@
 #define COUNTER_SLOTS 512              /* power of two */
 #define COUNTER_FULL_KEYS 384          /* beyond: per host and hour */
 #define COUNTER_HOST_KEYS 480          /* beyond: per hour, host "*" */
+#define SEEN_MAX 1024                  /* chain fingerprints remembered */
+#define SEEN_SLOTS 2048                /* power of two, 2 * SEEN_MAX */
+#define CHAINS_PENDING 64              /* ChainSeen waiting for the sender */
 
 /* ---- events ---- */
 
@@ -628,13 +632,146 @@ static bool counters_ready(void)
 	return ctables != NULL;
 }
 
-void queue_count(const struct peer *p, const unsigned char chain_fp[32],
+/* ---- chains seen ----
+ * The fingerprints of the served chains this process has counted (and
+ * sent, or is sending, a ChainSeen for): an open-addressing set of whole
+ * fingerprints, under the counters' lock.  Full, it forgets everything: a
+ * chain is then sent once more, which the collector dedupes. */
+
+static unsigned char (*seen)[32];      /* SEEN_SLOTS, all-zero: empty */
+static size_t seen_n;
+static struct chain_seen *chains_head, *chains_tail;
+static size_t chains_n;
+
+static bool fp_zero(const unsigned char fp[32])
+{
+	static const unsigned char zero[32];
+
+	return memcmp(fp, zero, 32) == 0;
+}
+
+static size_t seen_home(const unsigned char fp[32])
+{
+	size_t h;
+
+	memcpy(&h, fp, sizeof(h));         /* a SHA-256: already spread */
+	return h & (SEEN_SLOTS - 1);
+}
+
+/* The slot holding fp, or the empty slot where it would go. */
+static size_t seen_slot(const unsigned char fp[32])
+{
+	size_t i = seen_home(fp);
+
+	while (!fp_zero(seen[i]) && memcmp(seen[i], fp, 32) != 0)
+		i = (i + 1) & (SEEN_SLOTS - 1);
+	return i;
+}
+
+/* True when fp was not in the set and now is. */
+static bool seen_add(const unsigned char fp[32])
+{
+	size_t i;
+
+	if (seen == NULL && (seen = calloc(SEEN_SLOTS, 32)) == NULL)
+		return false;
+	i = seen_slot(fp);
+	if (!fp_zero(seen[i]))
+		return false;
+	if (seen_n >= SEEN_MAX) {
+		memset(seen, 0, (size_t)SEEN_SLOTS * 32);
+		seen_n = 0;
+		i = seen_slot(fp);
+	}
+	memcpy(seen[i], fp, 32);
+	seen_n++;
+	return true;
+}
+
+/* Linear probing's deletion: the entries after the hole that could have
+ * sat in it move up, so every entry stays reachable from its home. */
+static void seen_remove(const unsigned char fp[32])
+{
+	size_t hole, i;
+
+	if (seen == NULL || fp_zero(fp))
+		return;
+	hole = seen_slot(fp);
+	if (fp_zero(seen[hole]))
+		return;
+	memset(seen[hole], 0, 32);
+	seen_n--;
+	for (i = (hole + 1) & (SEEN_SLOTS - 1); !fp_zero(seen[i]);
+	     i = (i + 1) & (SEEN_SLOTS - 1)) {
+		size_t home = seen_home(seen[i]);
+
+		/* i's home lies cyclically in (hole, i]: it stays */
+		if (hole < i ? (home > hole && home <= i)
+			     : (home > hole || home <= i))
+			continue;
+		memcpy(seen[hole], seen[i], 32);
+		memset(seen[i], 0, 32);
+		hole = i;
+	}
+}
+
+void queue_chain_seen(struct chain_seen *cs)
+{
+	bool queued = false;
+
+	pthread_mutex_lock(&clk);
+	if (chains_n < CHAINS_PENDING) {
+		cs->next = NULL;
+		if (chains_tail != NULL)
+			chains_tail->next = cs;
+		else
+			chains_head = cs;
+		chains_tail = cs;
+		chains_n++;
+		queued = true;
+	} else {
+		seen_remove(cs->fp);       /* again on a later handshake */
+	}
+	pthread_mutex_unlock(&clk);
+	if (!queued) {
+		chain_release(&cs->chain);
+		free(cs);
+		return;
+	}
+	sender_wake();
+}
+
+void queue_chain_forget(const unsigned char fp[32])
+{
+	pthread_mutex_lock(&clk);
+	seen_remove(fp);
+	pthread_mutex_unlock(&clk);
+}
+
+size_t queue_chains_take(struct chain_seen **out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&clk);
+	while (n < max && chains_head != NULL) {
+		out[n++] = chains_head;
+		chains_head = chains_head->next;
+		chains_n--;
+	}
+	if (chains_head == NULL)
+		chains_tail = NULL;
+	pthread_mutex_unlock(&clk);
+	return n;
+}
+
+bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
 		 bool failed)
 {
 	struct counter_rec k;
+	bool fresh = false;
 
 	if (config_get()->collector == NULL)   /* counters go nowhere else */
-		return;
+		return false;
 	k.hour = (long long)time(NULL) / 3600 * 3600;
 	snprintf(k.host, sizeof(k.host), "%s", p->host);
 	k.port = p->port;
@@ -644,8 +781,12 @@ void queue_count(const struct peer *p, const unsigned char chain_fp[32],
 	pthread_mutex_lock(&clk);
 	if (counters_ready())
 		counter_add(&k, failed ? 0 : 1, failed ? 1 : 0);
+	/* the one lookup a handshake pays for ChainSeen */
+	if (chains_n < CHAINS_PENDING && !fp_zero(chain_fp))
+		fresh = seen_add(chain_fp);
 	pthread_mutex_unlock(&clk);
 	sender_kick();
+	return fresh;
 }
 
 struct counter_rec *queue_counters_take(size_t *n)
@@ -738,6 +879,19 @@ void queue_atfork_child(void)
 	}
 	if (ctables != NULL)
 		memset(ctables, 0, 2 * sizeof(*ctables));
+	/* the child sends the chains it counts itself */
+	while (chains_head != NULL) {
+		struct chain_seen *cs = chains_head;
+
+		chains_head = cs->next;
+		chain_release(&cs->chain);
+		free(cs);
+	}
+	chains_tail = NULL;
+	chains_n = 0;
+	if (seen != NULL)
+		memset(seen, 0, (size_t)SEEN_SLOTS * 32);
+	seen_n = 0;
 	atomic_store(&overflows, 0);
 	overflows_logged = 0;
 }

@@ -1,5 +1,6 @@
 /* An event as the collector receives it (a packed pinshim.Event) and as the
- * events file shows it (one JSON line).  Sender thread, and the exit flush:
+ * events file shows it (one JSON line); a chain seen as a packed
+ * pinshim.ChainSeen.  Sender thread, and the exit flush:
  * no OpenSSL here (libcrypto may be cleaned up by then), only what the event
  * holds and what context.c cached.
  *
@@ -548,6 +549,30 @@ uint8_t *record_pack(const struct event *ev, size_t *len)
 		buf = malloc(size ? size : 1);
 		if (buf != NULL)
 			*len = pinshim__event__pack(&e, buf);
+	}
+	arena_free(&a);
+	return buf;
+}
+
+uint8_t *record_pack_chain(const struct chain_seen *cs, size_t *len)
+{
+	Pinshim__ChainSeen c = PINSHIM__CHAIN_SEEN__INIT;
+	struct arena a = { 0 };
+	uint8_t *buf = NULL;
+
+	*len = 0;
+	c.fingerprint.data = (uint8_t *)cs->fp;
+	c.fingerprint.len = sizeof(cs->fp);
+	c.host = text(&a, cs->host);
+	c.certs = certs_pb(&a, &cs->chain);
+	c.n_certs = c.certs != NULL ? cs->chain.n : 0;
+	c.total = (uint32_t)cs->chain.total;
+	if (!a.failed) {
+		size_t size = pinshim__chain_seen__get_packed_size(&c);
+
+		buf = malloc(size ? size : 1);
+		if (buf != NULL)
+			*len = pinshim__chain_seen__pack(&c, buf);
 	}
 	arena_free(&a);
 	return buf;

@@ -350,6 +350,32 @@ static void write_line(struct sender *s, int fd, const struct event *ev)
 	free(line);
 }
 
+/* The chains counted for the first time: completed here (pins, subjects,
+ * sha256; no DER: the counters only need to name the certificates), into
+ * the batch.  One at a time: a fork (at a yield point, in seal) finds
+ * none of them held here. */
+static void take_chains(struct sender *s)
+{
+	struct chain_seen *cs;
+
+	while (queue_chains_take(&cs, 1) == 1) {
+		size_t no_der = 0;
+		bool whole = true;
+
+		chain_complete(&cs->chain, NULL, &no_der);
+		/* after OPENSSL_cleanup nothing could be read */
+		for (size_t i = 0; i < cs->chain.n; i++)
+			whole = whole && cs->chain.certs[i].held == NULL;
+		if (whole && config_get()->collector != NULL)
+			batch_add_chain(&s->b, cs);
+		chain_release(&cs->chain);
+		free(cs);
+		if (batch_full(&s->b, s->max_frame))
+			seal(s);
+		yield_point();
+	}
+}
+
 /* Takes what is queued: lines to the events file, records to batches.
  * Bounded per pass, so the connection is served under a flood too. */
 static void drain(struct sender *s, bool all)
@@ -376,8 +402,9 @@ static void drain(struct sender *s, bool all)
 		}
 		close_owned(fd);
 		if (n < TAKE_MAX)
-			return;
+			break;
 	}
+	take_chains(s);
 }
 
 /* ---- the connection ---- */

@@ -222,15 +222,35 @@ bool context_network_refresh(int max_age_s);
 uint8_t *record_pack(const struct event *ev, size_t *len);
 /* One JSON object and a newline, malloc'd; NULL when out of memory. */
 char *record_json(const struct event *ev);
+/* Packed pinshim.ChainSeen of a completed chain (queue.c), malloc'd; NULL
+ * when out of memory. */
+struct chain_seen;
+uint8_t *record_pack_chain(const struct chain_seen *cs, size_t *len);
 
 /* ---- queue.c: events and counters waiting for the sender ----
  * Handshake path: no syscall that can block, bounded memory. */
 /* Takes ownership of ev.  Coalesces identical failures (host, chain, error,
  * decision, network) within a window into one record with a count. */
 void queue_event(struct event *ev);
-/* One handshake's outcome for the hourly counters. */
-void queue_count(const struct peer *p, const unsigned char chain_fp[32],
+/* One handshake's outcome for the hourly counters.  True when chain_fp is
+ * new to this process: the caller then sends its chain (queue_chain_seen,
+ * or queue_chain_forget when it cannot). */
+bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
 		 bool failed);
+/* A served chain as its counters know it, sent once per process: held
+ * references on the handshake path, completed by the sender thread
+ * (pins, subjects, sha256; no DER). */
+struct chain_seen {
+	struct chain_seen *next;
+	unsigned char fp[32];        /* chain_fingerprint */
+	char host[256];
+	struct chain chain;
+};
+/* Takes ownership of cs (freed at once when too many wait: its
+ * fingerprint is then forgotten, to be sent on a later handshake). */
+void queue_chain_seen(struct chain_seen *cs);
+/* fp was not sent after all: a later handshake sends it. */
+void queue_chain_forget(const unsigned char fp[32]);
 
 /* ---- sender.c / spool.c: delivery (the sender thread) ---- */
 /* Starts the sender thread if a collector or events file is configured and

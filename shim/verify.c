@@ -257,17 +257,37 @@ static void refuse(const struct check *c)
 				   "served or built chain", c->peer.host);
 }
 
+/* The first handshake of this process with a served chain: references
+ * to its certificates, for the sender to describe in a ChainSeen (the
+ * counters know the chain only by its fingerprint). */
+static void chain_seen(const struct check *c, STACK_OF(X509) *sk,
+		       const unsigned char fp[32])
+{
+	struct chain_seen *cs = malloc(sizeof(*cs));
+
+	if (cs == NULL) {
+		queue_chain_forget(fp);
+		return;
+	}
+	memcpy(cs->fp, fp, sizeof(cs->fp));
+	snprintf(cs->host, sizeof(cs->host), "%s", c->peer.host);
+	chain_hold(sk, &cs->chain);
+	queue_chain_seen(cs);
+}
+
 /* Every full handshake counts, so failure rates have a denominator. */
 static void count(struct check *c)
 {
+	STACK_OF(X509) *sk = ossl.X509_STORE_CTX_get0_untrusted(c->xs);
 	unsigned char fp[32];
 
 	context_note_libssl();
 	if (c->cfg->collector == NULL)
 		return; /* counters only travel to a collector */
-	chain_fingerprint(ossl.X509_STORE_CTX_get0_untrusted(c->xs), fp);
+	chain_fingerprint(sk, fp);
 	peer_address(c->s, &c->peer);
-	queue_count(&c->peer, fp, is_failure(c));
+	if (queue_count(&c->peer, fp, is_failure(c)))
+		chain_seen(c, sk, fp);
 }
 
 static int decide(SSL *s, X509_STORE_CTX *xs, int ok)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report_query.h"
 #include "wire.h"
 
 /* Columns of the main query, in order (see failure_sql). */
@@ -271,31 +272,61 @@ out:
 	return rc;
 }
 
-static int prepare(struct query *q, const struct store_filter *flt,
+/* The filters of flt, in the order prepare binds them. */
+static void filters(char *sql, size_t len, const struct store_query *flt)
+{
+	snprintf(sql, len, "%s%s%s%s%s%s%s ORDER BY e.time_us, e.id",
+		 failure_sql,
+		 flt->host != NULL ? " AND e.failure_id IN"
+		 " (SELECT id FROM failure WHERE host = ?)" : "",
+		 flt->kind != NULL ? " AND f.kind = ?" : "",
+		 flt->network != NULL ? " AND n.label = ?" : "",
+		 flt->app_version != NULL ? " AND pr.app_version = ?" : "",
+		 flt->has_since ? " AND e.time_us >= ?" : "",
+		 flt->has_until ? " AND e.time_us < ?" : "");
+}
+
+static int prepare(struct query *q, const struct store_query *flt,
 		   char *err, size_t errlen)
 {
-	char sql[sizeof(failure_sql) + 128];
+	char sql[sizeof(failure_sql) + 512];
+	const char *texts[] = { flt->host, flt->kind, flt->network,
+				flt->app_version };
 	int i = 1;
 
-	snprintf(sql, sizeof(sql), "%s%s%s ORDER BY e.time_us, e.id",
-		 failure_sql, flt->host != NULL ? " AND e.failure_id IN"
-		 " (SELECT id FROM failure WHERE host = ?)" : "",
-		 flt->has_since ? " AND e.time_us >= ?" : "");
+	filters(sql, sizeof(sql), flt);
 	if (sqlite3_prepare_v2(q->s->db, sql, -1, &q->main, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(q->s->db, chain_sql, -1, &q->chain, NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(q->s->db, stack_sql, -1, &q->stack, NULL) !=
 	    SQLITE_OK)
 		return store_fail(q->s, err, errlen, "query failures");
-	if (flt->host != NULL)
-		sqlite3_bind_text(q->main, i++, flt->host, -1, SQLITE_STATIC);
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++)
+		if (texts[t] != NULL)
+			sqlite3_bind_text(q->main, i++, texts[t], -1,
+					  SQLITE_STATIC);
 	if (flt->has_since)
 		sqlite3_bind_int64(q->main, i++, flt->since_us);
+	if (flt->has_until)
+		sqlite3_bind_int64(q->main, i++, flt->until_us);
 	return 0;
 }
 
 int store_failures(struct store *s, const struct store_filter *flt,
 		   store_failure_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct store_query q = {
+		.host = flt->host,
+		.has_since = flt->has_since,
+		.since_us = flt->since_us,
+	};
+
+	return store_failures_query(s, &q, fn, arg, err, errlen);
+}
+
+int store_failures_query(struct store *s, const struct store_query *flt,
+			 store_failure_fn fn, void *arg, char *err,
+			 size_t errlen)
 {
 	struct query q = { .s = s };
 	int rc, stop = 0;

@@ -14,19 +14,22 @@
 /* Tables whose rows are stored once by a hash of their content. */
 enum norm {
 	NORM_CERT, NORM_CHAIN, NORM_PLATFORM, NORM_PROCESS, NORM_NETWORK,
-	NORM_STACK, NORM_PINSET, NORM_SENDER, NORM_FAILURE, NORM_COUNT
+	NORM_STACK, NORM_PINSET, NORM_SENDER, NORM_FAILURE, NORM_DIMS,
+	NORM_CLIENT, NORM_COUNT
 };
 
 /* Prepared statements, by name (store/put.c, store/stats.c). */
 #define STORE_STMTS(X)                                                       \
 	X(event_insert) X(failure_insert) X(failure_find) X(counter_seen)   \
-	X(counter_add) X(stats_put)                                         \
+	X(dims_insert) X(dims_find) X(client_insert) X(client_find)         \
+	X(stats_put)                                                        \
 	X(cert_insert) X(cert_find) X(cert_add_der) X(chain_insert)         \
 	X(chain_find) X(chain_cert) X(platform_insert) X(platform_find)     \
 	X(process_insert) X(process_find) X(network_insert) X(network_find) \
 	X(stack_insert) X(stack_find) X(stack_frame) X(pinset_insert)       \
-	X(pinset_find) X(sender_insert) X(sender_find) X(begin) X(commit)   \
-	X(rollback) X(savepoint) X(release) X(rollback_to)
+	X(pinset_find) X(sender_insert) X(sender_find) X(chain_counter_fp)  \
+	X(begin) X(commit) X(rollback) X(savepoint) X(release)              \
+	X(rollback_to)
 
 #define STORE_STMT_MEMBER(name) sqlite3_stmt *name;
 struct store_stmts {
@@ -42,6 +45,8 @@ struct store {
 	struct cache cache[NORM_COUNT];
 	struct store_hasher *h;      /* the writer's own */
 	struct store_parts *parts;   /* for batches put without keys */
+	struct rollup *rollup;       /* the writer's (rollup.c) */
+	int wal_frames;              /* in the WAL after the last commit */
 };
 
 /* keys.c: content keys (0, or -1 when out of memory), one hasher per
@@ -67,6 +72,22 @@ int keys_pinset(struct store_hasher *h, char **pins, size_t n,
 		uint8_t out[32]);
 int keys_sender(struct store_hasher *h, const char *address,
 		const char *name, uint8_t out[32]);
+/* A counter's dimensions (schema.c): the server's side, one dims row
+ * each, and the client's, one dims_client row each. */
+struct store_dims {
+	const char *host, *peer;
+	int64_t port;
+	const void *chain_fp;
+	size_t chain_fp_len;
+};
+struct store_client {
+	const char *network, *network_fingerprint, *app_version;
+	const char *libssl_version, *os;
+};
+int keys_dims(struct store_hasher *h, const struct store_dims *d,
+	      uint8_t out[32]);
+int keys_client(struct store_hasher *h, const struct store_client *c,
+		uint8_t out[32]);
 /* The failure an event is an instance of: its fields but the per-record
  * ones (id, times, count, repeat_of), and its parts' keys from k. */
 int keys_failure(struct store_hasher *h, const Pinshim__View__Event *e,
@@ -76,8 +97,37 @@ int keys_failure(struct store_hasher *h, const Pinshim__View__Event *e,
 int store_schema_check(struct store *s, char *err, size_t errlen);
 int store_schema_migrate(struct store *s, char *err, size_t errlen);
 
-/* put.c: prepares the writer's statements. */
+/* put.c: prepares the writer's statements (and its rollup). */
 int store_put_prepare(struct store *s, char *err, size_t errlen);
+
+/* rollup.c: host_hour, failure_hour and counter_row, summed in memory
+ * over the open transaction.  store_put_batch adds each record and counter
+ * it stores (-1: out of memory, the batch fails), then ends the batch:
+ * kept when it was released, dropped when it was rolled back.
+ * store_commit writes the sums (rollup_flush) before COMMIT;
+ * store_rollback drops them. */
+struct rollup;
+struct rollup *rollup_new(struct store *s, char *err, size_t errlen);
+void rollup_free(struct rollup *r);
+/* The hour a record counts in: its own, unless the client's clock is more
+ * than a day off the receive time, then the receive time's. */
+int64_t rollup_event_hour(int64_t time_us, int64_t received_us);
+int rollup_event(struct rollup *r, const char *host, int64_t failure_id,
+		 int64_t time_us, int64_t last_us, int64_t count,
+		 int64_t received_us);
+/* Where a counter adds up: its counter_row, and its host_hour (in the
+ * receive time's hour when the clock is off). */
+struct rollup_counter_key {
+	int64_t dims_id, client_id, hour;
+	int clock;              /* ROLLUP_CLOCK_* */
+};
+enum { ROLLUP_CLOCK_OK, ROLLUP_CLOCK_AHEAD, ROLLUP_CLOCK_BEHIND };
+int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
+		   const struct rollup_counter_key *k, int64_t successes,
+		   int64_t failures);
+void rollup_batch_end(struct rollup *r, bool keep);
+int rollup_flush(struct store *s, char *err, size_t errlen);
+void rollup_clear(struct rollup *r);
 
 /* Sets err to "db PATH: what: sqlite's message" and returns -1. */
 int store_fail(struct store *s, char *err, size_t errlen, const char *what);

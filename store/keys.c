@@ -1,9 +1,10 @@
 /* Content keys: the SHA-256 by which each repeating part of an event
- * (chain, certificate, platform, process, network, stack, pins, sender) is
- * stored once.  Fields are fed length-prefixed after a domain name, so
- * ("ab","c") and ("a","bc") differ and a stack never collides with a
- * platform.  Any thread may compute keys with its own hasher: the
- * collector's connection threads do, so the writer does not. */
+ * (chain, certificate, platform, process, network, stack, pins, sender)
+ * and of a counter (dims, dims_client) is stored once.  Fields are fed
+ * length-prefixed after a domain name, so ("ab","c") and ("a","bc")
+ * differ and a stack never collides with a platform.  Any thread may
+ * compute keys with its own hasher: the collector's connection threads do
+ * the events', so the writer does not. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -215,6 +216,29 @@ int keys_sender(struct store_hasher *h, const char *address,
 	start(h, "pinshim sender");
 	put_str(h, address);
 	put_str(h, name);
+	return finish(h, out);
+}
+
+int keys_dims(struct store_hasher *h, const struct store_dims *d,
+	      uint8_t out[32])
+{
+	start(h, "pinshim dims");
+	put_str(h, d->host);
+	put_u64(h, (uint64_t)d->port);
+	put_str(h, d->peer);
+	put(h, d->chain_fp, d->chain_fp_len);
+	return finish(h, out);
+}
+
+int keys_client(struct store_hasher *h, const struct store_client *c,
+		uint8_t out[32])
+{
+	start(h, "pinshim client");
+	put_str(h, c->network);
+	put_str(h, c->network_fingerprint);
+	put_str(h, c->app_version);
+	put_str(h, c->libssl_version);
+	put_str(h, c->os);
 	return finish(h, out);
 }
 

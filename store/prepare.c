@@ -10,7 +10,9 @@
  * bounds live in one place: proto/validate.c) and hashed (store/keys.c);
  * the result is remembered by those exact bytes.  Later the same bytes
  * cost a fast hash and a memcmp.  The scalar fields and the counters are
- * checked by wire_validate on a copy of the batch without the parts.
+ * checked by wire_validate on a copy of the batch without the parts.  A
+ * ChainSeen's certificates are a chain part like an event's served chain
+ * (same checks, same key).
  * Together that is every check wire_validate makes on the whole frame.
  *
  * The memo is per connection, bounded, and compares the bytes themselves,
@@ -420,18 +422,31 @@ static void scalars(const Pinshim__View__Event *v, Pinshim__Event *e)
 	e->repeat_of = v->repeat_of;
 }
 
-/* wire_validate on the batch without the events' parts. */
+/* The chain records without their certificates, for wire_validate. */
+static void chain_scalars(const Pinshim__View__ChainSeen *v,
+			  Pinshim__ChainSeen *c)
+{
+	pinshim__chain_seen__init(c);
+	c->fingerprint = v->fingerprint;
+	c->host = v->host;
+	c->total = v->total;
+}
+
+/* wire_validate on the batch without the events' and chains' parts. */
 static int validate_scalars(const Pinshim__View__Batch *b, char *err,
 			    size_t errlen)
 {
-	Pinshim__Event *ev = calloc(b->n_events ? b->n_events : 1, sizeof(*ev));
-	Pinshim__Event **evp = calloc(b->n_events ? b->n_events : 1,
-				      sizeof(*evp));
+	size_t ne = b->n_events ? b->n_events : 1;
+	size_t nc = b->n_chains ? b->n_chains : 1;
+	Pinshim__Event *ev = calloc(ne, sizeof(*ev));
+	Pinshim__Event **evp = calloc(ne, sizeof(*evp));
+	Pinshim__ChainSeen *cs = calloc(nc, sizeof(*cs));
+	Pinshim__ChainSeen **csp = calloc(nc, sizeof(*csp));
 	Pinshim__Batch batch = PINSHIM__BATCH__INIT;
 	Pinshim__Frame f;
 	int rc = -1;
 
-	if (ev == NULL || evp == NULL) {
+	if (ev == NULL || evp == NULL || cs == NULL || csp == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -439,11 +454,17 @@ static int validate_scalars(const Pinshim__View__Batch *b, char *err,
 		scalars(b->events[i], &ev[i]);
 		evp[i] = &ev[i];
 	}
+	for (size_t i = 0; i < b->n_chains; i++) {
+		chain_scalars(b->chains[i], &cs[i]);
+		csp[i] = &cs[i];
+	}
 	batch.id = b->id;
 	batch.n_events = b->n_events;
 	batch.events = evp;
 	batch.n_counters = b->n_counters;
 	batch.counters = b->counters;
+	batch.n_chains = b->n_chains;
+	batch.chains = csp;
 	wire_frame_batch(&f, &batch);
 	rc = wire_validate(&f, err, errlen) ? 0 : -1;
 	for (size_t i = 0; rc == 0 && i < b->n_counters; i++) {
@@ -457,6 +478,8 @@ static int validate_scalars(const Pinshim__View__Batch *b, char *err,
 out:
 	free(ev);
 	free(evp);
+	free(cs);
+	free(csp);
 	return rc;
 }
 
@@ -502,6 +525,20 @@ static int event_keys(struct store_parts *p, const Pinshim__View__Event *e,
 	return 0;
 }
 
+/* A chain record's certificates: checked and keyed as an event's served
+ * chain, so both find the same chain row. */
+static int chain_keys(struct store_parts *p, const Pinshim__View__ChainSeen *c,
+		      struct store_event_keys *k, char *err, size_t errlen)
+{
+	memset(k, 0, sizeof(*k));
+	if (c->n_certs > 0 &&
+	    part_key(p, PART_CHAIN, c->certs, c->n_certs, NULL, k->served, err,
+		     errlen) < 0)
+		return -1;
+	k->valid = true;
+	return 0;
+}
+
 int store_prepare(struct store_parts *p, const Pinshim__View__Batch *b,
 		  struct store_event_keys *keys, char *err, size_t errlen)
 {
@@ -513,6 +550,13 @@ int store_prepare(struct store_parts *p, const Pinshim__View__Batch *b,
 		if (event_keys(p, b->events[i], &keys[i], why,
 			       sizeof(why)) < 0) {
 			snprintf(err, errlen, "event %zu: %s", i, why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < b->n_chains; i++) {
+		if (chain_keys(p, b->chains[i], &keys[b->n_events + i], why,
+			       sizeof(why)) < 0) {
+			snprintf(err, errlen, "chain %zu: %s", i, why);
 			return -1;
 		}
 	}

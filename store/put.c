@@ -2,8 +2,13 @@
  * repeating parts (chains, certificates, platform, process, network,
  * stack, pins, sender) are found in the writer's caches by their content
  * keys (store_prepare computed them), or decoded and inserted once.
- * Counters are deduped by id and added into their hour's row.  The batch
- * was checked by store_prepare: nothing here refuses content. */
+ * Counters are deduped by id, their dimensions found or stored once (dims,
+ * dims_client), and summed per row of counter_row until the commit
+ * (rollup.c).  A ChainSeen
+ * finds or stores its chain like an event's served chain and gives it its
+ * counter fingerprint.  What is newly stored is added to the rollups
+ * (rollup.c).  The batch was checked by store_prepare: nothing here
+ * refuses content. */
 #include "internal.h"
 
 #include <json-c/json.h>
@@ -29,14 +34,15 @@ static const char *const sql[] = {
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
 	SQL(failure_find, "SELECT id FROM failure WHERE key = ?"),
 	SQL(counter_seen, "INSERT OR IGNORE INTO counter_seen (id) VALUES (?)"),
-	SQL(counter_add,
-	    "INSERT INTO counter (hour, host, port, peer, network,"
-	    " network_fingerprint, app_version, libssl_version, os,"
-	    " chain_fingerprint, clock, successes, failures)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	    " ON CONFLICT DO UPDATE SET"
-	    " successes = successes + excluded.successes,"
-	    " failures = failures + excluded.failures"),
+	SQL(dims_insert,
+	    "INSERT OR IGNORE INTO dims (key, host, port, peer,"
+	    " chain_fingerprint) VALUES (?,?,?,?,?)"),
+	SQL(dims_find, "SELECT id FROM dims WHERE key = ?"),
+	SQL(client_insert,
+	    "INSERT OR IGNORE INTO dims_client (key, network,"
+	    " network_fingerprint, app_version, libssl_version, os)"
+	    " VALUES (?,?,?,?,?,?)"),
+	SQL(client_find, "SELECT id FROM dims_client WHERE key = ?"),
 	SQL(stats_put,
 	    "INSERT OR REPLACE INTO stats (name, value) VALUES (?,?)"),
 	SQL(cert_insert,
@@ -75,6 +81,8 @@ static const char *const sql[] = {
 	SQL(sender_insert,
 	    "INSERT OR IGNORE INTO sender (key, address, name) VALUES (?,?,?)"),
 	SQL(sender_find, "SELECT id FROM sender WHERE key = ?"),
+	SQL(chain_counter_fp, "UPDATE chain SET counter_fp = ?"
+	    " WHERE id = ? AND counter_fp IS NULL"),
 	SQL(begin, "BEGIN IMMEDIATE"),
 	SQL(commit, "COMMIT"),
 	SQL(rollback, "ROLLBACK"),
@@ -93,7 +101,8 @@ int store_put_prepare(struct store *s, char *err, size_t errlen)
 				       SQLITE_PREPARE_PERSISTENT, &st[i],
 				       NULL) != SQLITE_OK)
 			return store_fail(s, err, errlen, sql[i]);
-	return 0;
+	s->rollup = rollup_new(s, err, errlen);
+	return s->rollup != NULL ? 0 : -1;
 }
 
 /* ---- normalised rows ----------------------------------------------------- */
@@ -709,50 +718,129 @@ static int put_event(struct store *s, const Pinshim__View__Event *e,
 	if (store_step_done(s, s->st.event_insert, "insert event", err,
 			    errlen) < 0)
 		return -1;
-	return sqlite3_changes(s->db) == 1;
+	if (sqlite3_changes(s->db) == 0)
+		return 0;
+	/* the record's values as bind_event stored them */
+	if (rollup_event(s->rollup, str(e->host), failure, e->time_us,
+			 e->last_time_us != 0 ? e->last_time_us : e->time_us,
+			 e->count > 0 ? e->count : 1, o->received_us) < 0)
+		return store_failf(s, err, errlen, "out of memory");
+	return 1;
 }
 
 /* ---- counters ------------------------------------------------------------ */
 
-/* 1 added, 0 already added (same id), -1 error. */
 /* schema.c: a counter's hour more than a day off the receive time says
  * the client's clock is wrong (or the counter was spooled that long). */
-static const char *clock_class(int64_t hour, int64_t received_us)
+static int clock_class(int64_t hour, int64_t received_us)
 {
 	int64_t off = hour + 1800 - received_us / 1000000;
 
-	return off > 86400 ? "ahead" : off < -86400 ? "behind" : "ok";
+	return off > 86400 ? ROLLUP_CLOCK_AHEAD
+	       : off < -86400 ? ROLLUP_CLOCK_BEHIND : ROLLUP_CLOCK_OK;
 }
 
+static void bind_dims(sqlite3_stmt *st, const void *obj)
+{
+	const struct store_dims *d = obj;
+
+	bind_str(st, 2, d->host);
+	sqlite3_bind_int64(st, 3, d->port);
+	bind_str(st, 4, d->peer);
+	bind_blob(st, 5, d->chain_fp, d->chain_fp_len);
+}
+
+static void bind_client(sqlite3_stmt *st, const void *obj)
+{
+	const struct store_client *c = obj;
+
+	bind_str(st, 2, c->network);
+	bind_str(st, 3, c->network_fingerprint);
+	bind_str(st, 4, c->app_version);
+	bind_str(st, 5, c->libssl_version);
+	bind_str(st, 6, c->os);
+}
+
+/* The dims and dims_client rows of a counter: a hash and a cache lookup
+ * each when known. */
+static int counter_dims(struct store *s, const Pinshim__Counter *c,
+			struct rollup_counter_key *k, char *err,
+			size_t errlen)
+{
+	struct store_dims d = {
+		.host = str(c->host), .port = c->port, .peer = str(c->peer),
+		.chain_fp = c->chain_fingerprint.data,
+		.chain_fp_len = c->chain_fingerprint.len,
+	};
+	struct store_client cl = {
+		.network = str(c->network),
+		.network_fingerprint = str(c->network_fingerprint),
+		.app_version = str(c->app_version),
+		.libssl_version = str(c->libssl_version), .os = str(c->os),
+	};
+	uint8_t dkey[32], ckey[32];
+	bool created;
+
+	if (keys_dims(s->h, &d, dkey) < 0 || keys_client(s->h, &cl, ckey) < 0)
+		return store_failf(s, err, errlen, "out of memory");
+	if (norm_row(s, NORM_DIMS, dkey, s->st.dims_insert, s->st.dims_find,
+		     bind_dims, &d, &k->dims_id, &created, err, errlen) < 0 ||
+	    norm_row(s, NORM_CLIENT, ckey, s->st.client_insert,
+		     s->st.client_find, bind_client, &cl, &k->client_id,
+		     &created, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* 1 added, 0 already added (same id), -1 error. */
 static int put_counter(struct store *s, const Pinshim__Counter *c,
 		       const struct store_origin *o, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->st.counter_seen;
-	int i = 1;
+	struct rollup_counter_key k = {
+		/* hours are whole: a sender's stray seconds must not split
+		 * a row */
+		.hour = c->hour - ((c->hour % 3600) + 3600) % 3600,
+		.clock = clock_class(c->hour, o->received_us),
+	};
+	int64_t host_hour = k.hour;
 
 	sqlite3_bind_blob(st, 1, c->id.data, WIRE_ID_LEN, SQLITE_STATIC);
 	if (store_step_done(s, st, "counter id", err, errlen) < 0)
 		return -1;
 	if (sqlite3_changes(s->db) == 0)
 		return 0;
-	st = s->st.counter_add;
-	/* hours are whole: a sender's stray seconds must not split a row */
-	sqlite3_bind_int64(st, i++, c->hour - ((c->hour % 3600) + 3600) % 3600);
-	bind_str(st, i++, c->host);
-	sqlite3_bind_int(st, i++, (int)c->port);
-	bind_str(st, i++, c->peer);
-	bind_str(st, i++, c->network);
-	bind_str(st, i++, c->network_fingerprint);
-	bind_str(st, i++, c->app_version);
-	bind_str(st, i++, c->libssl_version);
-	bind_str(st, i++, c->os);
-	bind_blob(st, i++, c->chain_fingerprint.data, c->chain_fingerprint.len);
-	bind_str(st, i++, clock_class(c->hour, o->received_us));
-	sqlite3_bind_int64(st, i++, (int64_t)c->successes);
-	sqlite3_bind_int64(st, i++, (int64_t)c->failures);
-	if (store_step_done(s, st, "counter", err, errlen) < 0)
+	if (counter_dims(s, c, &k, err, errlen) < 0)
 		return -1;
+	/* a skewed clock's handshakes count in the hour they arrived */
+	if (k.clock != ROLLUP_CLOCK_OK)
+		host_hour = rollup_event_hour(o->received_us, o->received_us);
+	if (rollup_counter(s->rollup, str(c->host), host_hour, &k,
+			   (int64_t)c->successes, (int64_t)c->failures) < 0)
+		return store_failf(s, err, errlen, "out of memory");
 	return 1;
+}
+
+/* ---- chains seen ------------------------------------------------------- */
+
+/* The chain a ChainSeen names, stored as an event's served chain would be
+ * (the same row when both came), with its counter fingerprint. */
+static int put_chain_seen(struct store *s, const Pinshim__View__ChainSeen *c,
+			  const struct store_event_keys *k, char *err,
+			  size_t errlen)
+{
+	sqlite3_stmt *st = s->st.chain_counter_fp;
+	int64_t chain;
+
+	if (c->n_certs == 0)
+		return 0;
+	if (chain_row(s, c->certs, c->n_certs, k->served, &chain, err,
+		      errlen) < 0)
+		return -1;
+	sqlite3_bind_blob(st, 1, c->fingerprint.data, (int)c->fingerprint.len,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chain);
+	return store_step_done(s, st, "chain counter_fp", err, errlen);
 }
 
 /* ---- batches ------------------------------------------------------------- */
@@ -786,6 +874,10 @@ static int put_records(struct store *s, const Pinshim__View__Batch *b,
 		else
 			r->counters_duplicate++;
 	}
+	for (size_t i = 0; i < b->n_chains; i++)
+		if (put_chain_seen(s, b->chains[i], &keys[b->n_events + i], err,
+				   errlen) < 0)
+			return -1;
 	return 0;
 }
 
@@ -793,7 +885,7 @@ static int put_records(struct store *s, const Pinshim__View__Batch *b,
 static int own_keys(struct store *s, const Pinshim__View__Batch *b,
 		    struct store_event_keys **keys, char *err, size_t errlen)
 {
-	*keys = calloc(b->n_events ? b->n_events : 1, sizeof(**keys));
+	*keys = calloc(b->n_events + b->n_chains + 1, sizeof(**keys));
 	if (*keys == NULL)
 		return store_failf(s, err, errlen, "out of memory");
 	if (store_prepare(s->parts, b, *keys, err, errlen) < 0)
@@ -825,7 +917,10 @@ int store_put_batch(struct store *s, const Pinshim__View__Batch *b,
 	rc = put_records(s, b, keys, o, r, err, errlen);
 	free(mine);
 	if (rc == 0)
-		return store_step_done(s, s->st.release, "RELEASE", err, errlen);
+		rc = store_step_done(s, s->st.release, "RELEASE", err, errlen);
+	rollup_batch_end(s->rollup, rc == 0);
+	if (rc == 0)
+		return 0;
 	/* undo this batch only; the cached rowids may be among the undone */
 	sqlite3_step(s->st.rollback_to);
 	sqlite3_reset(s->st.rollback_to);

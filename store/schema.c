@@ -45,11 +45,29 @@
  *                the served certificates' SHA-1s), learnt from the
  *                senders' ChainSeen records: it ties the counters, which
  *                know a chain only by that fingerprint, to its certificates.
- *   counter      now keyed by host first (every report is per host) and
- *                with clock: 'ok', or 'ahead' / 'behind' when the counter's
- *                hour is more than a day off the collector's receive time
- *                (the client's clock is wrong, or, for 'behind', it was
- *                spooled that long).
+ *   dims, dims_client, counter_row
+ *                the counters, normalised.  dims: the server's side of a
+ *                counter's dimensions (host, port, peer, chain
+ *                fingerprint), indexed by host (every report is per host);
+ *                dims_client: the client's (network, network fingerprint,
+ *                app, libssl, os); both stored once by a SHA-256 of their
+ *                fields (keys.c).  counter_row: per dims row, client, hour
+ *                and clock, the successes and failures, a narrow row; in
+ *                that order so that a host's rows of one client come
+ *                together (the view then finds the client once).  Version
+ *                1's counter, a wide row of every dimension keyed by all of
+ *                them, was most of the database: a fleet's clients each
+ *                see few hours, so even each combination stored once
+ *                would repeat the same hosts and networks in most rows.
+ *                clock: 'ok', or 'ahead' / 'behind' when the counter's hour
+ *                is more than a day off the collector's receive time (the
+ *                client's clock is wrong, or, for 'behind', it was spooled
+ *                that long).  The writer sums a transaction's counters in
+ *                memory and upserts each row once at commit (rollup.c).
+ *   counter      a view with version 1's columns and clock, for every
+ *                reader ("SELECT sum(failures) FROM counter WHERE host =
+ *                ?" finds the host's dims rows by their index, then their
+ *                rows by counter_row's key).
  *   host_hour    per host and hour: successes and failures from the
  *                counters, events = failure events stored (records and
  *                their repeats' counts).  The overview and summary read
@@ -63,7 +81,14 @@
  * The hour of a counter or event is the client's (Counter.hour, the event
  * time), except when the client's clock is more than a day off the
  * collector's: then it is the receive time's hour, so a skewed client's
- * handshakes land in the hour they happened.
+ * handshakes land in the hour they happened.  For a record: |time_us -
+ * received_us| > 86400 s; for a counter: its clock is not 'ok'.  An
+ * offset is (time_us - received_us) / 1000000, rounded toward zero as
+ * SQLite's integer division does; first_us is the least time_us, last_us
+ * the greatest last_time_us; counts are record.count (repeats included).
+ * The writer keeps both tables (store/rollup.c) equal to these aggregates
+ * over record and counter; the migration computes them so from version 1
+ * data.
  */
 #include "internal.h"
 
@@ -181,22 +206,49 @@ static const char *const migrations[] = {
 	"ALTER TABLE chain ADD COLUMN counter_fp BLOB;"
 	"CREATE INDEX chain_counter_fp ON chain (counter_fp)"
 	"  WHERE counter_fp IS NOT NULL;"
-	"CREATE TABLE counter2 ("
-	"  hour INTEGER NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL,"
-	"  peer TEXT NOT NULL, network TEXT NOT NULL,"
-	"  network_fingerprint TEXT NOT NULL, app_version TEXT NOT NULL,"
-	"  libssl_version TEXT NOT NULL, os TEXT NOT NULL,"
-	"  chain_fingerprint BLOB NOT NULL,"
-	"  clock TEXT NOT NULL,"
+	"CREATE TABLE dims ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  host TEXT NOT NULL, port INTEGER NOT NULL, peer TEXT NOT NULL,"
+	"  chain_fingerprint BLOB NOT NULL);"
+	"CREATE INDEX dims_host ON dims (host);"
+	"CREATE TABLE dims_client ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  network TEXT NOT NULL, network_fingerprint TEXT NOT NULL,"
+	"  app_version TEXT NOT NULL, libssl_version TEXT NOT NULL,"
+	"  os TEXT NOT NULL);"
+	"CREATE TABLE counter_row ("
+	"  dims_id INTEGER NOT NULL REFERENCES dims,"
+	"  client_id INTEGER NOT NULL REFERENCES dims_client,"
+	"  hour INTEGER NOT NULL, clock TEXT NOT NULL,"
 	"  successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
-	"  PRIMARY KEY (host, hour, port, peer, network, network_fingerprint,"
-	"    app_version, libssl_version, os, chain_fingerprint, clock))"
-	"  WITHOUT ROWID;"
-	"INSERT INTO counter2 SELECT hour, host, port, peer, network,"
-	"  network_fingerprint, app_version, libssl_version, os,"
-	"  chain_fingerprint, 'ok', successes, failures FROM counter;"
+	"  PRIMARY KEY (dims_id, client_id, hour, clock)) WITHOUT ROWID;"
+	/* version 1's counters, keyed as the writer keys them (put.c); the
+	 * DISTINCTs hold only the distinct values in memory */
+	"INSERT INTO dims (key, host, port, peer, chain_fingerprint)"
+	"  SELECT pinshim_dims_key(host, port, peer, chain_fingerprint), *"
+	"  FROM (SELECT DISTINCT host, port, peer, chain_fingerprint"
+	"    FROM counter) ORDER BY host;"
+	"INSERT INTO dims_client (key, network, network_fingerprint,"
+	"  app_version, libssl_version, os)"
+	"  SELECT pinshim_client_key(network, network_fingerprint,"
+	"    app_version, libssl_version, os), *"
+	"  FROM (SELECT DISTINCT network, network_fingerprint, app_version,"
+	"    libssl_version, os FROM counter);"
+	"INSERT INTO counter_row SELECT d.id, c.id, k.hour, 'ok', k.successes,"
+	"  k.failures FROM counter k"
+	"  JOIN dims d ON d.key = pinshim_dims_key(k.host, k.port, k.peer,"
+	"    k.chain_fingerprint)"
+	"  JOIN dims_client c ON c.key = pinshim_client_key(k.network,"
+	"    k.network_fingerprint, k.app_version, k.libssl_version, k.os);"
 	"DROP TABLE counter;"
-	"ALTER TABLE counter2 RENAME TO counter;"
+	"CREATE VIEW counter AS SELECT r.hour AS hour, d.host AS host,"
+	"  d.port AS port, d.peer AS peer, c.network AS network,"
+	"  c.network_fingerprint AS network_fingerprint,"
+	"  c.app_version AS app_version, c.libssl_version AS libssl_version,"
+	"  c.os AS os, d.chain_fingerprint AS chain_fingerprint,"
+	"  r.clock AS clock, r.successes AS successes, r.failures AS failures"
+	"  FROM counter_row r JOIN dims d ON d.id = r.dims_id"
+	"  JOIN dims_client c ON c.id = r.client_id;"
 	"CREATE TABLE host_hour ("
 	"  host TEXT NOT NULL, hour INTEGER NOT NULL,"
 	"  successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
@@ -211,7 +263,20 @@ static const char *const migrations[] = {
 	"  offset_min_s INTEGER NOT NULL, offset_max_s INTEGER NOT NULL,"
 	"  PRIMARY KEY (failure_id, hour)) WITHOUT ROWID;"
 	"INSERT INTO host_hour SELECT host, hour, sum(successes),"
-	"  sum(failures), 0 FROM counter GROUP BY host, hour;",
+	"  sum(failures), 0 FROM counter GROUP BY host, hour;"
+	/* the records stored so far, as the writer adds them (rollup.c) */
+	"CREATE TEMP VIEW record_hour AS SELECT failure_id, host, count,"
+	"  time_us, last_time_us, (time_us - received_us) / 1000000 AS off,"
+	"  CASE WHEN abs(time_us - received_us) > 86400000000"
+	"    THEN received_us / 1000000 / 3600 * 3600"
+	"    ELSE time_us / 1000000 / 3600 * 3600 END AS hour FROM record;"
+	"INSERT INTO failure_hour SELECT failure_id, hour, sum(count),"
+	"  min(time_us), max(last_time_us), min(off), max(off)"
+	"  FROM record_hour GROUP BY failure_id, hour;"
+	"INSERT INTO host_hour SELECT host, hour, 0, 0, sum(count)"
+	"  FROM record_hour WHERE true GROUP BY host, hour"
+	"  ON CONFLICT DO UPDATE SET events = events + excluded.events;"
+	"DROP VIEW record_hour;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -274,13 +339,78 @@ int store_schema_check(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Applies every migration the file lacks, in one transaction: a crash
- * half-way leaves the old version, never a mix. */
-int store_schema_migrate(struct store *s, char *err, size_t errlen)
+static const char *value_text(sqlite3_value *v)
+{
+	const char *t = (const char *)sqlite3_value_text(v);
+
+	return t != NULL ? t : "";
+}
+
+/* pinshim_dims_key(host, port, peer, chain_fingerprint) and
+ * pinshim_client_key(network, network_fingerprint, app_version,
+ * libssl_version, os): the keys of dims and dims_client rows as the writer
+ * computes them, for the migration to version 2. */
+static void key_result(sqlite3_context *ctx, int rc, const uint8_t key[32])
+{
+	if (rc < 0)
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_blob(ctx, key, 32, SQLITE_TRANSIENT);
+}
+
+static void dims_key(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	struct store_dims d = {
+		.host = value_text(v[0]),
+		.port = sqlite3_value_int64(v[1]),
+		.peer = value_text(v[2]),
+		.chain_fp = sqlite3_value_blob(v[3]),
+		.chain_fp_len = (size_t)sqlite3_value_bytes(v[3]),
+	};
+	uint8_t key[32];
+
+	(void)argc;
+	key_result(ctx, keys_dims(sqlite3_user_data(ctx), &d, key), key);
+}
+
+static void client_key(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	struct store_client c = {
+		.network = value_text(v[0]),
+		.network_fingerprint = value_text(v[1]),
+		.app_version = value_text(v[2]),
+		.libssl_version = value_text(v[3]),
+		.os = value_text(v[4]),
+	};
+	uint8_t key[32];
+
+	(void)argc;
+	key_result(ctx, keys_client(sqlite3_user_data(ctx), &c, key), key);
+}
+
+/* Registers (add) or removes them. */
+static int key_functions(struct store *s, struct store_hasher *h, bool add)
+{
+	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+
+	if (sqlite3_create_function(s->db, "pinshim_dims_key", 4, flags, h,
+				    add ? dims_key : NULL, NULL, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_create_function(s->db, "pinshim_client_key", 5, flags, h,
+				    add ? client_key : NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	return 0;
+}
+
+static int migrate(struct store *s, struct store_hasher *h, char *err,
+		   size_t errlen)
 {
 	char sql[128];
 	int version = 0;
 
+	if (key_functions(s, h, true) < 0)
+		return store_fail(s, err, errlen, "key functions");
 	if (store_exec(s, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	if (version_of(s, &version, err, errlen) < 0)
@@ -302,4 +432,20 @@ int store_schema_migrate(struct store *s, char *err, size_t errlen)
 fail:
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* Applies every migration the file lacks, in one transaction: a crash
+ * half-way leaves the old version, never a mix.  The migrations may call
+ * the key functions, registered for the while. */
+int store_schema_migrate(struct store *s, char *err, size_t errlen)
+{
+	struct store_hasher *h = store_hasher_new();
+	int rc;
+
+	if (h == NULL)
+		return store_failf(s, err, errlen, "cannot set up SHA-256");
+	rc = migrate(s, h, err, errlen);
+	key_functions(s, h, false);
+	store_hasher_free(h);
+	return rc;
 }

@@ -10,9 +10,11 @@
  * fingerprint, platform, process, network, stack, expected pins and sender
  * by a SHA-256 of their content (store/keys.c).  The writer keeps those
  * keys' rowids in memory (store/cache.c), so the hot path is one INSERT
- * per event.  Counters are added into one row per (hour, host, port, peer,
- * network, fingerprint, app, libssl, os, chain).  A small table keeps the
- * collector's statistics.
+ * per event.  Counters are added into one narrow row per hour and
+ * dimensions (host, port, peer, chain; network, fingerprint, app, libssl,
+ * os; clock), each side of the dimensions stored once; the view counter
+ * shows them as one table.  A small table keeps the collector's
+ * statistics.
  *
  * A batch goes: store_prepare (the receiving thread: bounds, keys), then
  * store_put_batch (the writer, inside store_begin / store_commit).
@@ -67,6 +69,12 @@ int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 void store_rollback(struct store *s);
 
+/* Between transactions, once the commits are acked: checkpoints the WAL
+ * when the commits have grown it past about 4 MB, so it stays about that
+ * size (SQLite's own checkpoint would run inside a commit, delaying its
+ * acks).  Never waits for readers. */
+int store_checkpoint(struct store *s, char *err, size_t errlen);
+
 /* Batches come decoded with store/batchview.proto: wire-identical to
  * pinshim.proto, but each event's repeating parts (chains, platform,
  * process, network, stack) left encoded.  store_prepare, run by the
@@ -84,7 +92,8 @@ struct store_event_keys {
 	bool valid;
 };
 
-/* Checks b and fills keys (b->n_events entries).  0, or -1 with err set
+/* Checks b and fills keys (b->n_events + b->n_chains entries: the events',
+ * then each ChainSeen's chain key in .served).  0, or -1 with err set
  * ("event 3: stack of 65 frames (limit 64)"): the frame must be refused. */
 int store_prepare(struct store_parts *p, const Pinshim__View__Batch *b,
 		  struct store_event_keys *keys, char *err, size_t errlen);

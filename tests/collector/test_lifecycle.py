@@ -176,11 +176,18 @@ class Schema(CollectorCase):
             "SELECT name FROM sqlite_schema WHERE type = 'table'")}
         self.assertTrue({"record", "failure", "cert", "chain", "chain_cert",
                          "platform", "process", "network", "stack",
-                         "stack_frame", "pinset", "sender", "counter",
-                         "counter_seen", "stats", "host_hour", "failure_hour"} <= tables, tables)
-        # the view for queries by hand
+                         "stack_frame", "pinset", "sender", "dims",
+                         "dims_client", "counter_row", "counter_seen",
+                         "stats", "host_hour", "failure_hour"} <= tables,
+                        tables)
+        # the views for queries by hand (counter: for every reader)
         db.execute("SELECT uuid, time_us, host, kind, message, count, "
                    "repeat_of FROM event").fetchall()
+        cur = db.execute("SELECT * FROM counter")
+        self.assertEqual([d[0] for d in cur.description], [
+            "hour", "host", "port", "peer", "network", "network_fingerprint",
+            "app_version", "libssl_version", "os", "chain_fingerprint",
+            "clock", "successes", "failures"])
 
     def test_empty_file_is_given_the_schema(self):
         open(self.c.db, "w").close()

@@ -49,7 +49,9 @@ class Viewer(CollectorCase):
     def test_host_filter(self):
         self.assertEqual(self.ids(host="a.test"),
                          [self.old["id"].hex(), self.new["id"].hex()])
-        self.assertEqual(self.ids(host="nowhere.test"), [])
+        r = self.c.view("failures", "--host", "nowhere.test", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no host 'nowhere.test'", r.stderr)
 
     def test_since_relative(self):
         self.assertEqual(self.ids(since="2h"),
@@ -97,14 +99,15 @@ class Viewer(CollectorCase):
                 self.assertRegex(f[k], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
             self.assertRegex(f["id"], "^[0-9a-f]{32}$")
 
-    def test_empty_database_prints_an_empty_list(self):
+    def test_empty_database_is_refused(self):
         other = os.path.join(self.tmp, "empty.db")
         c2 = type(self.c)(self.tmp, db=other)
         c2.start()
         c2.stop()
-        r = view("--db", other, "failures", "--json")
-        self.assertEqual((r.returncode, r.stdout), (0, '{"failures": []}\n'))
-        self.assertEqual(view("--db", other, "failures").stdout, "")
+        for args in (["failures", "--json"], ["failures"]):
+            r = view("--db", other, *args)
+            self.assertEqual((r.returncode, r.stdout), (1, ""), args)
+            self.assertIn("db %s is empty" % other, r.stderr)
 
     def test_db_option_after_the_command(self):
         r = view("failures", "--db", self.c.db, "--json")
@@ -151,7 +154,7 @@ class BadUse(CollectorCase):
         self.assertIn("not a pinshim database", r.stderr)
 
     def test_unknown_command_and_options(self):
-        for args in (["summary"], ["--bogus", "failures"], [],
+        for args in (["bogus"], ["--bogus", "failures"], [],
                      ["failures", "--nope"], ["failures", "extra"]):
             r = view("--db", "x.db", *args)
             self.assertEqual(r.returncode, 2, args)

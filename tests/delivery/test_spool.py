@@ -3,6 +3,7 @@ process, or the same one once the collector is back, sends them, each stored
 exactly once; torn files are skipped with a log line and never sent; a spool
 directory that others could write to is refused."""
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -116,6 +117,30 @@ class Spool(dlib.DeliveryCase):
         self.assertSpoolEmpty()
         self.assertEqual(self.db_rows("SELECT SUM(successes) FROM counter"),
                          [(5,)], "counted once")
+
+    def test_chains_seen_while_down_travel_through_the_spool(self):
+        # successes only: what names the chain is the ChainSeen record
+        srv = self.server("leaf", "1.3")
+        for _ in range(2):
+            r = self.tlsclient(srv=srv, extra=("--count", "2"))
+            self.assertSucceeded(r)
+        self.assertTrue(spool_entries(self.spool)["batch"], "nothing spooled")
+        self.start_collector()
+        self.replay()
+        self.assertSpoolEmpty()
+        fp = hashlib.sha256(b"".join(
+            hashlib.sha1(self.pki.der(n)).digest()
+            for n in ("leaf", "int1"))).digest()
+        self.assertEqual(self.db_rows(
+            "SELECT chain_fingerprint, SUM(successes), SUM(failures)"
+            " FROM counter WHERE host = 'pinned.test'"), [(fp, 4, 0)])
+        rows = self.db_rows(
+            "SELECT cc.position, c.pin FROM chain ch"
+            " JOIN chain_cert cc ON cc.chain_id = ch.id"
+            " JOIN cert c ON c.id = cc.cert_id WHERE ch.counter_fp = ?"
+            " ORDER BY cc.position", (fp,))
+        self.assertEqual(rows, [(0, self.P["leaf"]), (1, self.P["int1"])])
+        self.assertEqual(self.db_rows("SELECT count(*) FROM chain"), [(1,)])
 
     def test_torn_files_are_skipped_with_a_log_line_and_never_sent(self):
         self.fail_while_down(2)

@@ -81,7 +81,8 @@ static int read_as_collector(const uint8_t *data, size_t size,
 
 static void store_batch(const Pinshim__View__Batch *b)
 {
-	struct store_event_keys *keys = calloc(b->n_events + 1, sizeof(*keys));
+	struct store_event_keys *keys = calloc(b->n_events + b->n_chains + 1,
+					       sizeof(*keys));
 	struct store_origin o = { "127.0.0.1:1", "fuzz", 1 };
 	struct store_result r;
 	char err[512];
@@ -128,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	view_ok = r == 1;
 	if (r == 1 && in.msg->body_case == PINSHIM__VIEW__FRAME__BODY_BATCH) {
-		struct store_event_keys *k = calloc(in.msg->batch->n_events + 1,
+		struct store_event_keys *k = calloc(in.msg->batch->n_events +
+						    in.msg->batch->n_chains + 1,
 						    sizeof(*k));
 
 		view_ok = k != NULL && store_prepare(parts, in.msg->batch, k, err,

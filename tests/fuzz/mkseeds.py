@@ -27,9 +27,18 @@ def event(n, **over):
     return ev
 
 
-def batch(*events, counters=(), bid=200):
+def batch(*events, counters=(), chains=(), bid=200):
     return wire.frame("batch", {"id": ident(bid), "events": list(events),
-                                "counters": list(counters)})
+                                "counters": list(counters),
+                                "chains": list(chains)})
+
+
+def chain_seen(n, **over):
+    certs = [dict(c, der=b"") for c in event(n)["served_chain"]]
+    cs = {"fingerprint": bytes([n]) * 32, "host": "api.test",
+          "certs": certs, "total": len(certs)}
+    cs.update(over)
+    return cs
 
 
 def seeds():
@@ -46,6 +55,17 @@ def seeds():
     yield "batch-counters", batch(counters=[
         wire.make_counter(id=ident(6), hour=1795435200),
         wire.make_counter(id=ident(7), hour=1795435200, network="home")])
+    yield "batch-chains", batch(event(30), counters=[
+        wire.make_counter(id=ident(31), hour=1795435200,
+                          chain_fingerprint=bytes([32]) * 32)],
+        chains=[chain_seen(32), chain_seen(33, host="")])
+    yield "batch-chain-no-certs", batch(chains=[chain_seen(34, certs=[])])
+    yield "batch-chain-short-fp", batch(chains=[
+        chain_seen(35, fingerprint=b"\x01" * 31)])
+    yield "batch-chain-11", batch(chains=[
+        chain_seen(36, certs=event(36)["served_chain"] * 6)])
+    yield "batch-chain-bad-cert", batch(chains=[
+        chain_seen(37, certs=[wire.Raw(b"\xff\x01")])])
     yield "batch-bare", batch({"id": ident(8)})
     yield "batch-empty", batch()
     yield "batch-unknown-enums", batch(event(10, kind=99, mode=7, matched=5))

@@ -68,11 +68,13 @@ SCHEMA = {
                 (11, "chain_fingerprint", "bytes", S),
                 (12, "successes", "uint64", S), (13, "failures", "uint64", S),
                 (14, "host_id", "string", S)],
+    "ChainSeen": [(1, "fingerprint", "bytes", S), (2, "host", "string", S),
+                  (3, "certs", "Cert", R), (4, "total", "uint32", S)],
     "Hello": [(1, "protocol", "uint32", S), (2, "token", "bytes", S),
               (3, "sender", "string", S)],
     "Welcome": [(1, "protocol", "uint32", S), (2, "max_frame", "uint32", S)],
     "Batch": [(1, "id", "bytes", S), (2, "events", "Event", R),
-              (3, "counters", "Counter", R)],
+              (3, "counters", "Counter", R), (4, "chains", "ChainSeen", R)],
     "Ack": [(1, "batch_id", "bytes", S), (2, "stored", "uint32", S),
             (3, "duplicates", "uint32", S)],
     "Error": [(1, "message", "string", S)],
@@ -390,16 +392,18 @@ class Sender:
             raise ProtocolError("expected %s, got %r" % (what, f))
         return f[what]
 
-    def send_batch(self, events=(), counters=(), batch_id=None):
+    def send_batch(self, events=(), counters=(), batch_id=None, chains=()):
         batch_id = batch_id or new_id()
         self.send_raw(frame("batch", {"id": batch_id, "events": list(events),
-                                      "counters": list(counters)}))
+                                      "counters": list(counters),
+                                      "chains": list(chains)}))
         return batch_id
 
-    def batch(self, events=(), counters=(), batch_id=None):
+    def batch(self, events=(), counters=(), batch_id=None, chains=()):
         """Sends one batch and waits for its Ack (a dict with batch_id,
-        stored, duplicates; zero fields filled in)."""
-        bid = self.send_batch(events, counters, batch_id)
+        stored, duplicates; zero fields filled in).  chains: ChainSeen
+        dicts (not counted in the Ack)."""
+        bid = self.send_batch(events, counters, batch_id, chains)
         ack = self.expect("ack")
         if ack.get("batch_id") != bid:
             raise ProtocolError("ack for another batch")

@@ -254,6 +254,65 @@ static void pack_carries_both_chains_with_serials_and_der(void **state)
 	event_free(ev);
 }
 
+/* A ChainSeen as verify.c and the sender build it: references on the
+ * handshake, completed without DER; its fingerprint is the counters'. */
+static void chain_seen_names_the_counted_chain_without_der(void **state)
+{
+	struct chain_seen cs = { .host = "pinned.test" };
+	static uint8_t id[WIRE_ID_LEN] = { 2 };
+	Pinshim__ChainSeen *c, *cp[1];
+	Pinshim__Batch b = PINSHIM__BATCH__INIT;
+	Pinshim__Frame f = PINSHIM__FRAME__INIT;
+	unsigned char sha1s[40], fp[32];
+	size_t len, no_der = 0;
+	char err[256] = "";
+	uint8_t *buf;
+
+	(void)state;
+	chain_fingerprint(served_sk, cs.fp);
+	for (int i = 0; i < 2; i++)
+		X509_digest(sk_X509_value(served_sk, i), EVP_sha1(),
+			    sha1s + 20 * i, NULL);
+	SHA256(sha1s, sizeof(sha1s), fp);
+	assert_memory_equal(cs.fp, fp, 32);
+	chain_hold(served_sk, &cs.chain);
+	chain_complete(&cs.chain, NULL, &no_der);
+	buf = record_pack_chain(&cs, &len);
+	assert_non_null(buf);
+	c = pinshim__chain_seen__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(c);
+	assert_int_equal(c->fingerprint.len, 32);
+	assert_memory_equal(c->fingerprint.data, fp, 32);
+	assert_string_equal(c->host, "pinned.test");
+	assert_int_equal(c->total, 2);
+	assert_int_equal(c->n_certs, 2);
+	for (size_t i = 0; i < 2; i++) {
+		X509 *x = sk_X509_value(served_sk, (int)i);
+		char pin[PIN_STRLEN];
+		unsigned char digest[32];
+
+		assert_int_equal(c->certs[i]->position, i);
+		spki_pin(x, pin);
+		assert_string_equal(c->certs[i]->pin, pin);
+		cert_sha256(x, digest);
+		assert_memory_equal(c->certs[i]->sha256.data, digest, 32);
+		assert_int_equal(c->certs[i]->der.len, 0);
+	}
+	assert_string_equal(c->certs[0]->subject, "CN=leaf.test");
+	assert_string_equal(c->certs[1]->issuer, "CN=Test Root");
+	b.id.data = id;
+	b.id.len = sizeof(id);
+	cp[0] = c;
+	b.chains = cp;
+	b.n_chains = 1;
+	wire_frame_batch(&f, &b);
+	if (!wire_validate(&f, err, sizeof(err)))
+		fail_msg("collector would refuse the chain: %s", err);
+	pinshim__chain_seen__free_unpacked(c, NULL);
+	chain_release(&cs.chain);
+}
+
 static void assert_frame(const Pinshim__StackFrame *f, void *ip,
 			 const char *module, const char *symbol,
 			 uint64_t symbol_offset)
@@ -737,6 +796,7 @@ int main(int argc, char **argv)
 			network_without_default_route_has_a_fingerprint),
 		cmocka_unit_test(pack_carries_the_verdict_and_the_connection),
 		cmocka_unit_test(pack_carries_both_chains_with_serials_and_der),
+		cmocka_unit_test(chain_seen_names_the_counted_chain_without_der),
 		cmocka_unit_test(pack_names_module_build_id_offset_and_symbol),
 		cmocka_unit_test(pack_carries_platform_process_and_network),
 		cmocka_unit_test(repeat_names_the_first_record_keeps_no_der),

@@ -1,0 +1,180 @@
+"""Counters as the readers see them: the counter view returns exactly what
+was sent, summed per dimension and hour, one row each, whatever the mix of
+batches, connections, replays and restarts (the writer's dimension caches
+start empty after one), and after the migration of a version 1 database
+(schema.c), whose counters keep their rows and ids."""
+
+import os
+import re
+import sqlite3
+import time
+
+from clib import CollectorCase, wire
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_C = os.path.join(HERE, "..", "..", "store", "schema.c")
+
+DIMS = ("hour", "host", "port", "peer", "network", "network_fingerprint",
+        "app_version", "libssl_version", "os", "chain_fingerprint", "clock")
+VIEW_SQL = ("SELECT %s, sum(successes), sum(failures), count(*) FROM counter"
+            " GROUP BY %s" % (", ".join(DIMS), ", ".join(DIMS)))
+DAY = 86400
+
+
+def this_hour():
+    return int(time.time()) // 3600 * 3600
+
+
+def counters(n, hour, seed=0):
+    """n counters over a few hosts, peers, networks, apps, chains and
+    hours, several sharing their dimensions; one clock two days ahead and
+    one forty days behind."""
+    out = []
+    for i in range(n):
+        j = i + seed
+        out.append(wire.make_counter(
+            hour=hour - (j % 3) * 3600 + (j % 7),   # stray seconds: same hour
+            host="h%d.test" % (j % 4), port=443 + j % 2,
+            peer="192.0.2.%d" % (j % 3), network="net%d" % (j % 5),
+            network_fingerprint="%02x" % (j % 5) * 32,
+            app_version="1.%d" % (j % 2),
+            libssl_version="OpenSSL 3.0.%d" % (j % 3),
+            os="debian 12" if j % 4 else "ubuntu 24.04",
+            chain_fingerprint=bytes([j % 2 + 1]) * 32,
+            successes=j % 11, failures=j % 3))
+    out.append(wire.make_counter(host="ahead.test", hour=hour + 2 * DAY,
+                                 successes=5, failures=1))
+    out.append(wire.make_counter(host="behind.test", hour=hour - 40 * DAY,
+                                 successes=0, failures=0))
+    return out
+
+
+def clock_of(c, now_hour):
+    off = c["hour"] - now_hour
+    return "ahead" if off > DAY else "behind" if off < -DAY else "ok"
+
+
+def expected(sent, now_hour):
+    """What the view must say: per dimension and hour, the sums, one row."""
+    want = {}
+    for c in sent:
+        key = tuple(c["hour"] // 3600 * 3600 if d == "hour" else
+                    clock_of(c, now_hour) if d == "clock" else c[d]
+                    for d in DIMS)
+        s = want.setdefault(key, [0, 0, 1])
+        s[0] += c["successes"]
+        s[1] += c["failures"]
+    return want
+
+
+class ViewCase(CollectorCase):
+
+    def db(self):
+        con = sqlite3.connect("file:%s?mode=ro" % self.c.db, uri=True,
+                              timeout=30)
+        self.addCleanup(con.close)
+        return con
+
+    def assertViewIs(self, want):
+        con = self.db()
+        got = {tuple(r[:len(DIMS)]): list(r[len(DIMS):])
+               for r in con.execute(VIEW_SQL)}
+        self.assertEqual(got, want)
+        # each side of the dimensions stored once
+        for table, cols in (("dims", "host, port, peer, chain_fingerprint"),
+                            ("dims_client", "network, network_fingerprint,"
+                             " app_version, libssl_version, os")):
+            n, distinct = con.execute(
+                "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT %s"
+                " FROM %s)) FROM %s" % (cols, table, table)).fetchone()
+            self.assertEqual(n, distinct, table)
+
+
+class Counters(ViewCase):
+
+    def test_the_view_returns_what_was_sent_across_restarts(self):
+        hour = this_hour()
+        sent = counters(40, hour)
+        a, b = self.sender(), self.sender()
+        a.send_batch((), sent[:15])
+        b.send_batch((), sent[15:30])
+        a.send_batch((), sent[30:] + sent[:5])     # five replayed
+        acks = [a.expect("ack"), b.expect("ack"), a.expect("ack")]
+        self.assertEqual(sum(x.get("stored", 0) for x in acks), len(sent))
+        self.assertEqual(sum(x.get("duplicates", 0) for x in acks), 5)
+        self.assertViewIs(expected(sent, hour))
+        # a restart empties the writer's caches: the same dimensions must
+        # find their rows, new ones get theirs, replays still add nothing
+        self.c.stop()
+        self.c.start()
+        more = counters(25, hour, seed=3)
+        ack = self.send(counters=more + sent[10:20])
+        self.assertEqual((ack["stored"], ack["duplicates"]), (len(more), 10))
+        sent += more
+        self.assertViewIs(expected(sent, hour))
+        # and after a crash, what was acked is there
+        self.c.kill()
+        self.c.start()
+        last = counters(9, hour, seed=7)
+        self.assertEqual(self.send(counters=last)["stored"], len(last))
+        sent += last
+        self.assertViewIs(expected(sent, hour))
+
+
+def v1_schema():
+    """Version 1's schema as released: schema.c's first migration."""
+    with open(SCHEMA_C) as f:
+        src = f.read()
+    body = src[src.index("/* 0 → 1 */"):src.index("/* 1 → 2")]
+    return "".join(re.findall(r'"([^"]*)"', body))
+
+
+class Migration(ViewCase):
+
+    start = False
+
+    def make_v1(self, rows, seen):
+        con = sqlite3.connect(self.c.db)
+        con.executescript(v1_schema())
+        con.executemany("INSERT INTO counter VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        rows)
+        con.executemany("INSERT INTO counter_seen VALUES (?)",
+                        [(i,) for i in seen])
+        con.execute("PRAGMA user_version = 1")
+        con.execute("PRAGMA application_id = %d" % 0x504e5348)
+        con.commit()
+        con.close()
+
+    def test_version_1_counters_are_migrated(self):
+        hour = this_hour()
+        old = counters(30, hour - 2 * 3600)[:30]     # clocks all 'ok'
+        want = expected(old, hour)
+        rows = [k[:-1] + tuple(v[:2]) for k, v in want.items()]
+        self.make_v1(rows, [c["id"] for c in old])
+        self.c.start()
+        con = self.db()
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone(), (2,))
+        self.assertViewIs(want)
+        # host_hour from the migrated counters
+        self.assertEqual(
+            sorted(con.execute("SELECT host, hour, successes, failures"
+                               " FROM host_hour")),
+            sorted(con.execute("SELECT host, hour, sum(successes),"
+                               " sum(failures) FROM counter"
+                               " GROUP BY host, hour")))
+        # new counters of the same dimensions and hours add to their rows;
+        # the migrated ids are still known
+        new = [dict(c, id=wire.new_id(), successes=c["successes"] + 1)
+               for c in old[:12]]
+        ack = self.send(counters=new + old[:4])
+        self.assertEqual((ack["stored"], ack["duplicates"]), (12, 4))
+        self.assertViewIs(expected(old + new, hour))
+        self.c.stop()
+        self.c.start()
+        self.assertEqual(self.send(counters=new[:3])["duplicates"], 3)
+        self.assertViewIs(expected(old + new, hour))
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
