@@ -9,6 +9,7 @@ packages=(
 	libprotobuf-c-dev protobuf-c-compiler libunwind-dev libsqlite3-dev
 	zlib1g-dev sqlite3
 	openssl curl python3 faketime valgrind
+	libmicrohttpd-dev chromium sslsplit iptables iproute2
 )
 
 missing=()
