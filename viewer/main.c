@@ -11,15 +11,31 @@ static const char usage[] =
 	"\n"
 	"  --db FILE   the collector's database (default ./" VIEW_DEFAULT_DB ")\n"
 	"\n"
-	"commands:\n"
-	"  failures [--host HOST] [--since TIME] [--json]\n"
-	"              every stored failure, one line each\n";
+	"commands (each takes --json; see COMMAND --help):\n"
+	"  summary     hosts, handshakes, failure rate, failures by kind and"
+	" decision\n"
+	"  failures    every stored failure, one line each\n"
+	"  diagnose    the likely cause of each host's failures, evidence and"
+	" fix\n"
+	"  rollout     for hosts in observe mode: what enforcing would block\n"
+	"  chain HOST  the chains HOST served over time, against the pins\n"
+	"  serve       the web page (--listen ADDR)\n"
+	"\n"
+	"filters: --host HOST --since TIME --until TIME --network LABEL\n"
+	"         --version APP_VERSION --kind KIND\n"
+	"TIME: RFC 3339 (2026-11-23T10:00:00Z) or a span back from now (15m, 2h,"
+	" 7d)\n";
 
 static const struct {
 	const char *name;
 	int (*run)(const char *db, int argc, char **argv);
 } commands[] = {
+	{ "summary", cmd_summary },
 	{ "failures", cmd_failures },
+	{ "diagnose", cmd_diagnose },
+	{ "rollout", cmd_rollout },
+	{ "chain", cmd_chain },
+	{ "serve", cmd_serve },
 };
 
 int main(int argc, char **argv)

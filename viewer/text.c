@@ -59,26 +59,56 @@ char *text_utf8(const char *s)
 	return out;
 }
 
-void text_print(const char *s)
+void text_fputs(const char *s, FILE *f)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
-	if (*p == '\0') {
-		putchar('-');
-		return;
-	}
 	while (*p) {
 		size_t n = utf8_len(p);
 
 		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			putchar('?');
+			fputc('?', f);
 			p += n ? n : 1;
 		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
-			putchar('?');  /* C1 controls: terminal escapes too */
+			fputc('?', f);  /* C1 controls: terminal escapes too */
 			p += 2;
 		} else {
-			fwrite(p, 1, n, stdout);
+			fwrite(p, 1, n, f);
 			p += n;
 		}
 	}
+}
+
+void text_print(const char *s)
+{
+	if (*s == '\0') {
+		putchar('-');
+		return;
+	}
+	text_fputs(s, stdout);
+}
+
+size_t text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += (*p & 0xc0) != 0x80;
+	return n;
+}
+
+const char *fmt_count_text(uint64_t n, char *buf)
+{
+	char digits[24];
+	int len = snprintf(digits, sizeof(digits), "%llu",
+			   (unsigned long long)n);
+	char *o = buf;
+
+	for (int i = 0; i < len; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			*o++ = ',';
+		*o++ = digits[i];
+	}
+	*o = '\0';
+	return buf;
 }
