@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "link.h"
 #include "wire.h"
 
 #define NCHAINS 8
@@ -252,17 +253,6 @@ static void make_template(int t, uint64_t *seed)
 
 /* ---- the senders --------------------------------------------------------- */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	do {
-		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	return n;
-}
-
 static void uuid7(uint8_t id[16], uint64_t *seed)
 {
 	struct timespec t;
@@ -270,12 +260,7 @@ static void uuid7(uint8_t id[16], uint64_t *seed)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	ms = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-	for (int i = 0; i < 6; i++)
-		id[i] = (uint8_t)(ms >> (40 - 8 * i));
-	memcpy(id + 6, &r1, 2);
-	memcpy(id + 8, &r2, 8);
-	id[6] = 0x70 | (id[6] & 0x0f);
-	id[8] = 0x80 | (id[8] & 0x3f);
+	link_uuid7(id, (int64_t)ms, r1, r2);
 }
 
 /* One framed batch of n events in buf (big enough); its length. */
@@ -289,12 +274,12 @@ static size_t build_batch(uint8_t *buf, long n, uint64_t *seed,
 		const struct tmpl *t = &templates[(first + i) % NTEMPLATES];
 		uint8_t tmp[10];
 
-		body += 1 + put_varint(tmp, t->len) + t->len;
+		body += 1 + link_varint(tmp, t->len) + t->len;
 	}
 	/* Frame{batch (3): Batch{id (1), events (2)...}} */
 	p = 4;
 	buf[p++] = 0x1a;
-	p += put_varint(buf + p, body);
+	p += link_varint(buf + p, body);
 	buf[p++] = 0x0a;
 	buf[p++] = 16;
 	uuid7(batch_id, seed);
@@ -304,7 +289,7 @@ static size_t build_batch(uint8_t *buf, long n, uint64_t *seed,
 		const struct tmpl *t = &templates[(first + i) % NTEMPLATES];
 
 		buf[p++] = 0x12;
-		p += put_varint(buf + p, t->len);
+		p += link_varint(buf + p, t->len);
 		memcpy(buf + p, t->bytes, t->len);
 		uuid7(buf + p + 2, seed);
 		p += t->len;
@@ -314,57 +299,6 @@ static size_t build_batch(uint8_t *buf, long n, uint64_t *seed,
 	buf[2] = (uint8_t)((p - 4) >> 8);
 	buf[3] = (uint8_t)(p - 4);
 	return p;
-}
-
-static int dial(void)
-{
-	char *host = strdup(opt.collector), *port = strrchr(host, ':');
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
-	int fd = -1;
-
-	if (port == NULL)
-		goto out;
-	*port++ = '\0';
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		goto out;
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-out:
-	free(host);
-	return fd;
-}
-
-static int hello(int fd)
-{
-	Pinshim__Hello h = PINSHIM__HELLO__INIT;
-	Pinshim__Frame f, *in;
-	char err[256];
-
-	h.protocol = WIRE_PROTOCOL;
-	h.sender = "bench-ingest";
-	if (opt.token != NULL) {
-		h.token.data = (uint8_t *)opt.token;
-		h.token.len = strlen(opt.token);
-	}
-	wire_frame_hello(&f, &h);
-	if (wire_send(fd, &f, 10000) < 0 ||
-	    wire_read(fd, WIRE_MAX_FRAME, 10000, &in, err, sizeof(err)) <= 0) {
-		fprintf(stderr, "ingest: hello: %s\n", err);
-		return -1;
-	}
-	if (in->body_case != PINSHIM__FRAME__BODY_WELCOME) {
-		fprintf(stderr, "ingest: hello refused: %s\n",
-			in->body_case == PINSHIM__FRAME__BODY_ERROR
-			? in->error->message : "?");
-		wire_free(in);
-		return -1;
-	}
-	wire_free(in);
-	return 0;
 }
 
 static int read_ack(int fd, long expect)
@@ -396,10 +330,11 @@ static void *sender(void *arg)
 	size_t cap = (size_t)opt.batch * 12000 + 64;
 	uint8_t *buf = malloc(cap), id[16];
 	long sizes[64] = { 0 };
-	int fd = dial();
+	int fd = link_dial(opt.collector);
 	long long zero = 0, end, seen;
 
-	if (fd < 0 || hello(fd) < 0) {
+	if (fd < 0 || link_hello(fd, "ingest", opt.collector, opt.token,
+				 "bench-ingest") < 0) {
 		fprintf(stderr, "ingest: cannot reach %s\n", opt.collector);
 		failed++;
 		pthread_barrier_wait(&ready);
