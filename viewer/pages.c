@@ -23,17 +23,10 @@
 #define MAX_CHARTS 12
 #define MAX_RECENT 50
 
-struct store *web_open(struct web_req *r, int *status)
-{
-	struct store *s = store_open(r->db, STORE_READ, STORE_SYNC_NORMAL,
-				     r->err, sizeof(r->err));
-
-	if (s == NULL)
-		*status = 503;
-	return s;
-}
-
-int web_check(struct web_req *r, struct store *s, bool *empty)
+/* web_check's verdict on the filter: 200 (*empty says whether the
+ * database holds nothing yet; with empty NULL that is a 404), 404 for an
+ * unknown host, 500. */
+static int web_check(struct web_req *r, struct store *s, bool *empty)
 {
 	if (empty != NULL)
 		*empty = false;
@@ -48,6 +41,25 @@ int web_check(struct web_req *r, struct store *s, bool *empty)
 		return 200;
 	}
 	return 500;
+}
+
+struct store *web_open(struct web_req *r, int *status, bool *empty)
+{
+	struct store *s = store_open(r->db, STORE_READ, STORE_SYNC_NORMAL,
+				     r->err, sizeof(r->err));
+
+	if (s == NULL) {
+		*status = 503;
+		return NULL;
+	}
+	*status = web_check(r, s, empty);
+	if (*status != 200) {
+		store_close(s);
+		return NULL;
+	}
+	if (empty == NULL || !*empty)
+		r->err[0] = '\0';   /* an empty database keeps its notice */
+	return s;
 }
 
 /* A report function failed: its message is in r->err. */
@@ -191,13 +203,10 @@ int page_overview(struct web_req *r)
 	const struct causes *c = NULL;
 	int status;
 	bool empty;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, &empty);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, &empty);
-	if (status != 200)
-		goto out;
 	web_begin(r, "Overview", "/");
 	if (empty) {
 		empty_notice(r);
@@ -428,17 +437,14 @@ out:
 int page_host(struct web_req *r)
 {
 	int status;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, NULL);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, NULL);
-	if (status == 200) {
-		web_begin(r, r->arg, "/host/");
-		if (host_body(r, s) < 0)
-			status = REPORT_FAILED;
-		web_end(r);
-	}
+	web_begin(r, r->arg, "/host/");
+	if (host_body(r, s) < 0)
+		status = REPORT_FAILED;
+	web_end(r);
 	store_close(s);
 	return status;
 }
@@ -491,19 +497,16 @@ int page_diagnose(struct web_req *r)
 {
 	int status;
 	bool empty;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, &empty);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, &empty);
-	if (status == 200) {
-		web_begin(r, "Diagnoses", "/diagnose");
-		if (empty)
-			empty_notice(r);
-		else if (diagnoses_body(r, s) < 0)
-			status = REPORT_FAILED;
-		web_end(r);
-	}
+	web_begin(r, "Diagnoses", "/diagnose");
+	if (empty)
+		empty_notice(r);
+	else if (diagnoses_body(r, s) < 0)
+		status = REPORT_FAILED;
+	web_end(r);
 	store_close(s);
 	return status;
 }
@@ -515,13 +518,10 @@ int page_matrix(struct web_req *r)
 	struct report_matrix m = { 0 };
 	int status;
 	bool empty;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, &empty);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, &empty);
-	if (status != 200)
-		goto out;
 	web_begin(r, "Failure rate by network and app version", "/matrix");
 	buf_puts(&r->out, "<p class=\"muted\">");
 	if (r->q.f.host != NULL) {
@@ -540,7 +540,6 @@ int page_matrix(struct web_req *r)
 	else
 		render_matrix(&r->out, &m);
 	web_end(r);
-out:
 	report_matrix_free(&m);
 	store_close(s);
 	return status;
@@ -599,13 +598,10 @@ int page_rollout(struct web_req *r)
 	struct report_rollout ro = { 0 };
 	int status;
 	bool empty;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, &empty);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, &empty);
-	if (status != 200)
-		goto out;
 	web_begin(r, "Rollout readiness", "/rollout");
 	buf_puts(&r->out, "<p class=\"muted\">Hosts in observe mode: what "
 		 "enforcing their pins today would block.</p>\n");
@@ -623,7 +619,6 @@ int page_rollout(struct web_req *r)
 			rollout_host(r, &ro.hosts[i]);
 	}
 	web_end(r);
-out:
 	report_rollout_free(&ro);
 	store_close(s);
 	return status;
@@ -635,13 +630,10 @@ int page_chain(struct web_req *r)
 {
 	struct report_chain_history h = { 0 };
 	int status;
-	struct store *s = web_open(r, &status);
+	struct store *s = web_open(r, &status, NULL);
 
 	if (s == NULL)
 		return status;
-	status = web_check(r, s, NULL);
-	if (status != 200)
-		goto out;
 	if (report_chain_history(s, &r->q.f, &h, r->err,
 				 sizeof(r->err)) < 0) {
 		status = REPORT_FAILED;

@@ -146,13 +146,12 @@ void render_matrix(struct web_buf *b, const struct report_matrix *m);
 /* A pin list, <ul> of <code>. */
 void render_pins(struct web_buf *b, char *const *pins, size_t n);
 
-/* pages.c: the store of a request, opened read-only; NULL with the
- * status (503) in *status and r->err set. */
-struct store *web_open(struct web_req *r, int *status);
-/* report_check for the request's filter: 200, or 404 for an unknown host
- * (or an empty database when empty is NULL), 500 for a database error;
- * *empty tells an empty database (err holds what report_check said). */
-int web_check(struct web_req *r, struct store *s, bool *empty);
+/* pages.c: the store of a request, opened read-only and checked against
+ * its filter (report_check); NULL with *status set and r->err saying why:
+ * 503 (cannot open), 404 (unknown host, or an empty database when empty
+ * is NULL), 500.  Otherwise *status is 200 and *empty tells an empty
+ * database. */
+struct store *web_open(struct web_req *r, int *status, bool *empty);
 
 /* causes.c: the diagnoses and the timeline by cause of a filter, at most
  * a refresh period old (computed_us says when). */

@@ -29,6 +29,26 @@ VIEW_BIN = os.environ.get("PINSHIM_VIEW_BIN") or os.path.join(
 START_TIMEOUT = 60
 
 
+def first_line(proc, timeout):
+    """The first line a started process prints on stdout (its "listening on
+    ADDR"), or what it printed before timeout seconds passed."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    fd = proc.stdout.fileno()
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return buf.decode(errors="replace")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
 class CollectorError(Exception):
     pass
 
@@ -69,7 +89,7 @@ class Collector:
         self._log = open(self._log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                      stderr=self._log, stdin=subprocess.DEVNULL)
-        line = self._first_line(timeout)
+        line = first_line(self.proc, timeout)
         if not line.startswith("listening on "):
             self.kill()
             raise CollectorError("collector did not start: %r\n%s"
@@ -77,23 +97,6 @@ class Collector:
         self.address = line.split()[-1]
         self.port = int(self.address.rsplit(":", 1)[1])
         return self
-
-    def _first_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return buf.decode(errors="replace")
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.split(b"\n", 1)[0].decode(errors="replace")
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -23,7 +23,6 @@ ChainSeen for every counted chain):
 import hashlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import wire  # noqa: E402
-from collector import Collector, VIEW_BIN  # noqa: E402
+from collector import Collector, VIEW_BIN, first_line  # noqa: E402
 
 TOKEN = b"web-test-token"
 ASAN = os.environ.get("PINSHIM_ASAN") == "1"
@@ -265,30 +264,13 @@ class Serve:
             [VIEW_BIN, "--db", self.db, "serve", "--listen", self.listen],
             stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.DEVNULL, env=env)
-        line = self._first_line(timeout)
+        line = first_line(self.proc, timeout)
         if not line.startswith("listening on http://"):
             self.proc.kill()
             self.proc.wait()
             raise ServeError("serve did not start: %r\n%s" % (line, self.log()))
         self.url = line.split()[-1].rstrip("/")
         return self
-
-    def _first_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.split(b"\n", 1)[0].decode(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is None:
