@@ -120,6 +120,10 @@ static bool counter_ok(const Pinshim__Counter *c, size_t i, char *err,
 	      "counter %zu: chain fingerprint of %zu bytes", i,
 	      c->chain_fingerprint.len);
 	CHECK(c->port <= 65535, "counter %zu: port %u", i, c->port);
+	CHECK(c->resumed_failed <= c->resumed, "counter %zu: %llu resumed "
+	      "after a failure, of %llu resumed", i,
+	      (unsigned long long)c->resumed_failed,
+	      (unsigned long long)c->resumed);
 	return true;
 }
 

@@ -10,6 +10,7 @@ packages=(
 	zlib1g-dev sqlite3
 	openssl curl python3 faketime valgrind
 	libmicrohttpd-dev chromium sslsplit iptables iproute2
+	debhelper dpkg-dev lintian fakeroot systemd
 )
 
 missing=()

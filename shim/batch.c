@@ -113,7 +113,7 @@ static uint8_t *pack_minimal(const struct event *ev, size_t *len)
 	e.host = (char *)ev->peer.host;
 	e.port = (uint32_t)ev->peer.port;
 	e.peer = (char *)ev->peer.addr;
-	e.policy_version = (char *)(ev->policy_version ? ev->policy_version : "");
+	e.policy_version = (char *)ev->policy_version;
 	e.mode = ev->mode == POLICY_ENFORCE ? PINSHIM__MODE__ENFORCE
 					    : PINSHIM__MODE__OBSERVE;
 	e.verify_error = ev->verify_error;
@@ -214,8 +214,10 @@ static size_t pack_counter(const struct counter_rec *r, uint8_t *buf,
 	c.os = os;
 	c.chain_fingerprint.data = (uint8_t *)r->chain_fp;
 	c.chain_fingerprint.len = sizeof(r->chain_fp);
-	c.successes = r->ok;
-	c.failures = r->failed;
+	c.successes = r->n.ok;
+	c.failures = r->n.failed;
+	c.resumed = r->n.resumed;
+	c.resumed_failed = r->n.resumed_failed;
 	c.host_id = (char *)pl->host_id;
 	len = pinshim__counter__get_packed_size(&c);
 	if (len > size)

@@ -218,7 +218,7 @@ static const char *base_name(const char *path)
  * version would be nicer, but finding it means scanning dpkg's file lists.) */
 static void app_version(struct process_info *p)
 {
-	const char *env = getenv("PINSHIM_APP_VERSION");
+	const char *env = secure_getenv("PINSHIM_APP_VERSION");
 	const char *exe = base_name(p->exe[0] != '\0' ? p->exe : p->argv0);
 
 	if (env != NULL && env[0] != '\0') {
@@ -446,7 +446,7 @@ static void proxy_vars(struct network_info *n)
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const char *v = getenv(names[i]);
+		const char *v = secure_getenv(names[i]);
 
 		if (v != NULL && v[0] != '\0')
 			copy(n->proxy_vars[n->nproxy++],
@@ -471,7 +471,7 @@ static bool fingerprint(struct network_info *n)
 static bool network_read(struct network_info *n)
 {
 	struct route r = { .family = AF_UNSPEC };
-	const char *label = getenv("PINSHIM_NETWORK");
+	const char *label = secure_getenv("PINSHIM_NETWORK");
 
 	memset(n, 0, sizeof(*n));   /* snapshots are compared with memcmp */
 	route_v4(&r);

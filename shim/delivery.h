@@ -42,6 +42,13 @@ void queue_fold(const char *host, int port, enum event_kind kind,
  * (the handshake path does no I/O, so it only sets flags). */
 void queue_report(void);
 
+/* What a counter counts (queue_count's kinds): full handshakes that
+ * passed or failed, and resumed ones, of which some resumed a session
+ * whose full handshake had failed (observe mode lets those resume). */
+struct counts {
+	unsigned long long ok, failed, resumed, resumed_failed;
+};
+
 /* One hourly counter: the key and its deltas. */
 struct counter_rec {
 	long long hour;               /* Unix seconds of the hour's start */
@@ -50,7 +57,7 @@ struct counter_rec {
 	char addr[64];
 	unsigned char chain_fp[32];
 	const struct network_info *net; /* snapshot at the handshake */
-	unsigned long long ok, failed;
+	struct counts n;
 };
 /* Sender: the counters so far (malloc'd array, *n entries, NULL when none);
  * the table starts again from zero. */
@@ -174,5 +181,12 @@ void spool_rescan(void);
 void spool_new_outage(void);
 /* The directory was refused (and that was logged). */
 bool spool_refused(void);
+/* Sender, after an Ack: the time of the last delivery, in the spool
+ * directory's SPOOL_LAST_DELIVERY (Unix seconds and a newline), at most
+ * every DELIVERY_NOTE_S, and only when the directory exists (`pinshim
+ * status` reads it). */
+#define SPOOL_LAST_DELIVERY "last-delivery"
+#define DELIVERY_NOTE_S 60
+void spool_note_delivery(void);
 
 #endif

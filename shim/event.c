@@ -94,7 +94,6 @@ struct event *event_new(enum event_kind kind, enum event_decision decision)
 	event_make_id(ev->id, &ev->time);
 	ev->kind = kind;
 	ev->decision = decision;
-	ev->policy_version = "";
 	ev->verify_error_text = "";
 	ev->tls_version = "";
 	ev->count = 1;

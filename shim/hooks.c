@@ -1,61 +1,47 @@
-/* The exported face of libpinshim.so: the libssl functions it wraps.
+/* The exported face of libpinshim.so (the front, see front.h): the libssl
+ * functions it wraps.
  *
  * Verification itself is caught by one cert verify callback installed on
- * every SSL_CTX (verify.c): OpenSSL calls it on every full client handshake,
- * whatever started it.  The handshake entry points are wrapped only to stop
- * session resumption, which has no certificate, from skipping the pins
- * (session.c).  Every wrapper reaches the real function even when the shim
- * cannot work (OpenSSL not resolvable): then it only passes calls through. */
+ * every SSL_CTX: OpenSSL calls it on every full handshake, whatever started
+ * it.  The callback runs the program's own verification (its callback, or
+ * X509_verify_cert) and hands a client's result to the core, which decides
+ * (verify.c).  The handshake entry points are wrapped for sessions only: a
+ * resumed handshake has no certificate (session.c).  Every wrapper reaches
+ * the real function even when the shim cannot work (OpenSSL or the core not
+ * loadable): then it only passes calls through. */
+#include "front.h"
 #include "shim.h"
 
 #include <pthread.h>
 
-struct shim_state shim = { -1, -1, -1, 0 };
+/* The program's own cert verify callback and its argument, per context. */
+static int ctx_cb_idx = -1, ctx_arg_idx = -1;
 
 /* The real definition of a wrapped function: from the resolved table when
  * the shim is active, else looked up alone (never cached as NULL). */
 #define REAL(name)                                                             \
-	(shim_ready() ? ossl.name                                              \
-		      : (__typeof__(&name))ossl_real(#name, (const void *)name))
+	(front_ready() ? ossl.name                                             \
+		       : (__typeof__(&name))ossl_real(#name, (const void *)name))
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int ready;
 
-static void register_errors(void)
-{
-	/* Static storage: OpenSSL keeps pointers to these strings. */
-	static ERR_STRING_DATA strings[4];
-
-	shim.err_lib = ossl.ERR_get_next_error_library();
-	strings[0].error = ERR_PACK(shim.err_lib, 0, 0);
-	strings[0].string = "pinshim";
-	strings[1].error = ERR_PACK(shim.err_lib, 0, 1);
-	strings[1].string = "certificate pin mismatch";
-	strings[2].error = ERR_PACK(shim.err_lib, 0, 2);
-	strings[2].string = "policy not loaded (PINSHIM_FAIL=closed)";
-	ossl.ERR_load_strings(shim.err_lib, strings);
-}
-
 static void init(void)
 {
-	if (!ossl_resolve())
-		return;
-	shim.ctx_cb_idx = ossl.CRYPTO_get_ex_new_index(
-		CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, NULL, NULL);
-	shim.ctx_arg_idx = ossl.CRYPTO_get_ex_new_index(
-		CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, NULL, NULL);
-	shim.sess_idx = ossl.CRYPTO_get_ex_new_index(
-		CRYPTO_EX_INDEX_SSL_SESSION, 0, NULL, NULL, NULL, NULL);
-	if (shim.ctx_cb_idx < 0 || shim.ctx_arg_idx < 0 || shim.sess_idx < 0) {
+	ctx_cb_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0,
+						  NULL, NULL, NULL, NULL);
+	ctx_arg_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0,
+						   NULL, NULL, NULL, NULL);
+	if (ctx_cb_idx < 0 || ctx_arg_idx < 0) {
 		shim_log(LOG_ERROR, "cannot allocate OpenSSL ex_data indexes; "
 			 "pinning is off in this process");
 		return;
 	}
-	register_errors();
 	ready = 1;
 }
 
-int shim_ready(void)
+/* 1 when OpenSSL is resolved and the shim active, 0: pass through. */
+static int front_ready(void)
 {
 	/* Retried while libssl is not resident (ossl_resolve caches no
 	 * failure); pthread_once would freeze the first answer. */
@@ -65,10 +51,43 @@ int shim_ready(void)
 	return ready;
 }
 
+/* The program's own verification: its cert verify callback, else
+ * OpenSSL's. */
+static int program_verify(SSL *s, X509_STORE_CTX *xs)
+{
+	SSL_CTX *ctx = s != NULL ? ossl.SSL_get_SSL_CTX(s) : NULL;
+	int (*cb)(X509_STORE_CTX *, void *) = NULL;
+	int ok;
+
+	if (ctx != NULL)
+		cb = (int (*)(X509_STORE_CTX *, void *))ossl.SSL_CTX_get_ex_data(
+			ctx, ctx_cb_idx);
+	if (cb != NULL)
+		return cb(xs, ossl.SSL_CTX_get_ex_data(ctx, ctx_arg_idx));
+	ok = ossl.X509_verify_cert(xs);
+	return ok < 0 ? 0 : ok; /* as OpenSSL itself treats it */
+}
+
+/* The cert verify callback of every context. */
+static int verify_cb(X509_STORE_CTX *xs, void *unused)
+{
+	SSL *s = ossl.X509_STORE_CTX_get_ex_data(
+		xs, ossl.SSL_get_ex_data_X509_STORE_CTX_idx());
+	int ok = program_verify(s, xs);
+	const struct pinshim_core *core;
+
+	/* < 0: the program asked OpenSSL to retry verification later; it will
+	 * call us again then. */
+	if (ok < 0 || s == NULL || ossl.SSL_is_server(s))
+		return ok;
+	core = core_get();
+	return core != NULL ? core->decide(s, xs, ok) : ok;
+}
+
 static SSL_CTX *adopt_ctx(SSL_CTX *ctx)
 {
-	if (ctx != NULL && shim_ready())
-		ossl.SSL_CTX_set_cert_verify_callback(ctx, verify_cert_cb, NULL);
+	if (ctx != NULL && front_ready())
+		ossl.SSL_CTX_set_cert_verify_callback(ctx, verify_cb, NULL);
 	return ctx;
 }
 
@@ -89,8 +108,8 @@ SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq,
 	return real != NULL ? adopt_ctx(real(libctx, propq, method)) : NULL;
 }
 
-/* The program's own callback keeps running: verify.c calls it in place of
- * X509_verify_cert, then checks the pins on what it decided. */
+/* The program's own callback keeps running: verify_cb calls it in place
+ * of X509_verify_cert, then the core checks the pins on what it decided. */
 __attribute__((visibility("default")))
 void SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx,
 				      int (*cb)(X509_STORE_CTX *, void *),
@@ -101,19 +120,38 @@ void SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx,
 
 	if (real == NULL)
 		return;
-	if (!shim_ready()) {
+	if (!front_ready()) {
 		real(ctx, cb, arg);
 		return;
 	}
-	ossl.SSL_CTX_set_ex_data(ctx, shim.ctx_cb_idx, (void *)cb);
-	ossl.SSL_CTX_set_ex_data(ctx, shim.ctx_arg_idx, arg);
-	real(ctx, verify_cert_cb, NULL);
+	ossl.SSL_CTX_set_ex_data(ctx, ctx_cb_idx, (void *)cb);
+	ossl.SSL_CTX_set_ex_data(ctx, ctx_arg_idx, arg);
+	real(ctx, verify_cb, NULL);
 }
 
-static void before_handshake(SSL *s)
+/* Before an entry point: whether a client handshake is under way, so that
+ * its end is seen.  A client about to resume a session needs the core
+ * (the policy) now; nothing else here opens it. */
+static bool before_call(SSL *s)
 {
-	if (s != NULL && shim_ready())
-		session_precheck(s);
+	const struct pinshim_core *core;
+
+	if (s == NULL || !front_ready() || !ossl.SSL_in_init(s) ||
+	    ossl.SSL_is_server(s))
+		return false;
+	if (ossl.SSL_in_before(s) && ossl.SSL_get_session(s) != NULL &&
+	    (core = core_get()) != NULL)
+		core->before_resume(s);
+	return true;
+}
+
+static void after_call(SSL *s, bool in_handshake)
+{
+	const struct pinshim_core *core;
+
+	if (in_handshake && !ossl.SSL_in_init(s) &&
+	    (core = core_if_open()) != NULL)
+		core->handshake_done(s);
 }
 
 /* Each entry point that can start a client handshake. */
@@ -121,10 +159,14 @@ static void before_handshake(SSL *s)
 	__attribute__((visibility("default"))) ret name params                 \
 	{                                                                      \
 		__typeof__(&name) real = REAL(name);                           \
+		bool hs;                                                       \
+		ret r;                                                         \
 		if (real == NULL)                                              \
 			return -1;                                             \
-		before_handshake(s);                                           \
-		return real args;                                              \
+		hs = before_call(s);                                           \
+		r = real args;                                                 \
+		after_call(s, hs);                                             \
+		return r;                                                      \
 	}
 
 ENTRY(int, SSL_connect, (SSL *s), (s))

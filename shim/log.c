@@ -1,6 +1,8 @@
-/* PINSHIM_LOG: off | error (default) | info | debug.  The shim lives inside
- * other people's programs, so it says nothing unless asked, and what it says
- * is one line, written with one write(2) so lines from threads never mix. */
+/* PINSHIM_LOG: off | error (default) | info | debug, else the policy's
+ * "log" (log_set_default); a privileged process reads no PINSHIM_LOG.  The
+ * shim lives inside other people's programs, so it says nothing unless
+ * asked, and what it says is one line, written with one write(2) so lines
+ * from threads never mix. */
 #include "shim.h"
 
 #include <pthread.h>
@@ -10,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static enum log_level level = LOG_ERROR;
+static _Atomic int level = LOG_ERROR;
+static bool level_from_env;
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 
 static void emit(const char *fmt, va_list ap)
@@ -43,13 +46,14 @@ static void emit_direct(const char *fmt, ...)
 static void level_read(void)
 {
 	static const char *const names[] = { "off", "error", "info", "debug" };
-	const char *v = getenv("PINSHIM_LOG");
+	const char *v = secure_getenv("PINSHIM_LOG");
 
 	if (v == NULL || *v == '\0')
 		return;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(v, names[i]) == 0) {
-			level = (enum log_level)i;
+			level = (int)i;
+			level_from_env = true;
 			return;
 		}
 	}
@@ -61,7 +65,14 @@ static void level_read(void)
 bool log_enabled(enum log_level l)
 {
 	pthread_once(&level_once, level_read);
-	return l != LOG_OFF && l <= level;
+	return l != LOG_OFF && (int)l <= level;
+}
+
+void log_set_default(enum log_level l)
+{
+	pthread_once(&level_once, level_read);
+	if (!level_from_env)
+		level = (int)l;
 }
 
 void shim_log(enum log_level l, const char *fmt, ...)

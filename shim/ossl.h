@@ -32,6 +32,8 @@
 	X(SSL_get_verify_callback) X(SSL_set_verify) X(SSL_get_session)        \
 	X(SSL_set_session) X(SSL_SESSION_get_ex_data)                          \
 	X(SSL_SESSION_set_ex_data) X(SSL_in_before) X(SSL_get_rbio)            \
+	X(SSL_in_init) X(SSL_session_reused) X(SSL_get_ex_data)                \
+	X(SSL_set_ex_data) X(SSL_get_peer_cert_chain)                          \
 	X(SSL_get_version) X(CRYPTO_get_ex_new_index)                          \
 	X(X509_STORE_CTX_get_ex_data) X(X509_STORE_CTX_get0_untrusted)         \
 	X(X509_STORE_CTX_get0_chain) X(X509_STORE_CTX_get0_cert)               \

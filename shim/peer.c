@@ -2,91 +2,14 @@
  * sent, else the name or address it asked OpenSSL to check, else the peer's
  * address.  That is the name the policy's pins are looked up by, so an
  * ambiguous guess of the address must never choose it (see recent_peer). */
+#include "front.h"
 #include "shim.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-
-/* The TCP sockets this thread connected last, with where each went.  Some
- * programs (curl) hand OpenSSL a BIO of their own with no socket behind it;
- * their handshake follows their connect() on the same thread, so those
- * sockets are the only remaining witnesses of the peer.  The destination
- * is kept because a descriptor closed here may be reused by another thread
- * (our own sender's collector connection): it then leads elsewhere and is
- * no witness. */
-#define RECENT_MAX 8
-struct recent {
-	int fd;                      /* fd + 1: the zeroed array means "none" */
-	unsigned short port;         /* network order, as connect() got it */
-	unsigned char addr[16];      /* 4 bytes for AF_INET */
-	unsigned char family;
-};
-static __thread struct recent recent[RECENT_MAX]
-	__attribute__((tls_model("initial-exec")));
-static __thread unsigned recent_next __attribute__((tls_model("initial-exec")));
-
-typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
-static _Atomic(connect_fn) real_connect;
-
-/* The address and port of an AF_INET / AF_INET6 sockaddr. */
-static void destination(const struct sockaddr *sa, struct recent *r)
-{
-	memset(r->addr, 0, sizeof(r->addr));
-	r->family = (unsigned char)sa->sa_family;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		memcpy(r->addr, &in->sin_addr, 4);
-		r->port = in->sin_port;
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		memcpy(r->addr, &in6->sin6_addr, 16);
-		r->port = in6->sin6_port;
-	}
-}
-
-static void recent_note(int fd, const struct sockaddr *sa)
-{
-	struct recent *r = NULL;
-
-	for (unsigned i = 0; i < RECENT_MAX && r == NULL; i++)
-		if (recent[i].fd == fd + 1)
-			r = &recent[i];
-	if (r == NULL)
-		r = &recent[recent_next++ % RECENT_MAX];
-	r->fd = fd + 1;
-	destination(sa, r);
-}
-
-/* Exported unversioned, so it binds to connect@GLIBC_*; it only notes the
- * descriptor (async-signal-safe, errno untouched). */
-__attribute__((visibility("default")))
-int connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	connect_fn fn = atomic_load_explicit(&real_connect, memory_order_acquire);
-
-	if (fn == NULL) {
-		fn = (connect_fn)dlsym(RTLD_NEXT, "connect");
-		if (fn == NULL || fn == connect) {
-			errno = ENOSYS;
-			return -1;
-		}
-		atomic_store_explicit(&real_connect, fn, memory_order_release);
-	}
-	if (sa != NULL && ((sa->sa_family == AF_INET &&
-			    len >= (socklen_t)sizeof(struct sockaddr_in)) ||
-			   (sa->sa_family == AF_INET6 &&
-			    len >= (socklen_t)sizeof(struct sockaddr_in6))))
-		recent_note(fd, sa);
-	return fn(fd, sa, len);
-}
 
 /* The socket under the SSL's read BIO, or -1 (memory BIOs, and BIOs of the
  * program's own, such as curl's, have none). */
@@ -120,7 +43,7 @@ static int socket_peer(int fd, char *addr, size_t len, int *port,
 	if (want != NULL) {
 		if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
 			return -1;
-		destination((const struct sockaddr *)&ss, &got);
+		recent_destination(&got, (const struct sockaddr *)&ss);
 		if (got.family != want->family || got.port != want->port ||
 		    memcmp(got.addr, want->addr, sizeof(got.addr)) != 0)
 			return -1;
@@ -148,9 +71,11 @@ static int socket_peer(int fd, char *addr, size_t len, int *port,
  * and guessing among them would pick the wrong host's pins. */
 static void recent_peer(struct peer *p)
 {
+	struct recent recent[RECENT_MAX];
 	char addr[sizeof(p->addr)];
 	int port, found = 0;
 
+	front->recent(recent);
 	for (unsigned i = 0; i < RECENT_MAX; i++) {
 		if (recent[i].fd == 0 ||
 		    socket_peer(recent[i].fd - 1, addr, sizeof(addr), &port,

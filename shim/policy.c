@@ -14,12 +14,15 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -32,6 +35,10 @@
 /* After this many errors the file is not a policy (a binary, the wrong
  * file): stop rather than print one error per line of it. */
 #define MAX_ERRORS 50
+/* Far beyond any real policy (100,000 hosts with two pins each is about
+ * 17 MiB): a file over it is not one, and must not take a process's
+ * memory. */
+#define POLICY_MAX_BYTES (32 << 20)
 
 enum section { SEC_NONE, SEC_POLICY, SEC_HOST, SEC_SKIP };
 
@@ -47,11 +54,12 @@ struct parse {
 	int lineno;
 	int nerrors;
 	int read_errno;
+	size_t bytes;           /* read so far */
 	int oom;
 	time_t now;
 	enum section sec;
 	size_t host;            /* index of the current host, SEC_HOST only */
-	int key_line[4];        /* where each single-valued key was set */
+	int key_line[8];        /* where each single-valued key was set */
 	int policy_line;        /* header line of [policy], 0 before it */
 	int include_line;       /* include-subdomains in the current host */
 	int pin_keys;           /* pin = lines in the current host */
@@ -249,14 +257,21 @@ static int host_normalize(const char *name, char out[HOST_MAX + 1])
 
 /* ---- [policy] keys ---- */
 
-static void set_version(struct parse *ps, const char *v)
+/* *field = a copy of v.  0, or -1 (out of memory, reported). */
+static int replace_string(struct parse *ps, char **field, const char *v)
 {
 	char *d = dup_or_oom(ps, v);
 
 	if (d == NULL)
-		return;
-	free(ps->pol->version);
-	ps->pol->version = d;
+		return -1;
+	free(*field);
+	*field = d;
+	return 0;
+}
+
+static void set_version(struct parse *ps, const char *v)
+{
+	replace_string(ps, &ps->pol->version, v);
 }
 
 static void set_policy_mode(struct parse *ps, const char *v)
@@ -290,40 +305,61 @@ static int host_port_ok(const char *s)
 static void set_collector(struct parse *ps, const char *v)
 {
 	char q[QUOTE_MAX * 4 + 4];
-	char *d;
 
 	if (!host_port_ok(v)) {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"collector '%s': expected host:port", quote(v, q));
 		return;
 	}
-	d = dup_or_oom(ps, v);
-	if (d == NULL)
-		return;
-	free(ps->pol->collector);
-	ps->pol->collector = d;
+	replace_string(ps, &ps->pol->collector, v);
 }
 
 static void set_token(struct parse *ps, const char *v)
 {
 	char q[QUOTE_MAX * 4 + 4];
-	char *d;
 
 	if (v[0] == '\0') {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"token: expected the path of the shared secret file");
 		return;
 	}
-	d = dup_or_oom(ps, v);
-	if (d == NULL)
+	if (replace_string(ps, &ps->pol->token_path, v) < 0)
 		return;
-	free(ps->pol->token_path);
-	ps->pol->token_path = d;
 	/* every preloaded program would look for it in its own cwd */
 	if (v[0] != '/')
 		finding(ps, POLICY_WARNING, ps->lineno,
 			"token path '%s' is relative: each program resolves it "
 			"from its own working directory", quote(v, q));
+}
+
+/* The directory for batches not yet delivered: absolute, since every
+ * preloaded program would resolve a relative one from its own cwd. */
+static void set_spool(struct parse *ps, const char *v)
+{
+	char q[QUOTE_MAX * 4 + 4];
+
+	if (v[0] != '/') {
+		finding(ps, POLICY_ERROR, ps->lineno,
+			"spool '%s': expected an absolute directory path",
+			quote(v, q));
+		return;
+	}
+	replace_string(ps, &ps->pol->spool_dir, v);
+}
+
+static void set_log(struct parse *ps, const char *v)
+{
+	static const char *const names[] = { "off", "error", "info", "debug" };
+	char q[QUOTE_MAX * 4 + 4];
+
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(v, names[i]) == 0) {
+			ps->pol->log_level = i;
+			return;
+		}
+	}
+	finding(ps, POLICY_ERROR, ps->lineno,
+		"log '%s': expected off, error, info or debug", quote(v, q));
 }
 
 /* ---- [host NAME] keys ---- */
@@ -444,6 +480,8 @@ static const struct key policy_keys[] = {
 	{ "mode", set_policy_mode, 0 },
 	{ "collector", set_collector, 0 },
 	{ "token", set_token, 0 },
+	{ "spool", set_spool, 0 },
+	{ "log", set_log, 0 },
 };
 
 static const struct key host_keys[] = {
@@ -756,6 +794,12 @@ static ssize_t next_line(struct parse *ps)
 			ps->read_errno = errno != 0 ? errno : EIO;
 		return -1;
 	}
+	/* a file that grows while it is read stops at the cap too */
+	ps->bytes += (size_t)n;
+	if (ps->bytes > POLICY_MAX_BYTES) {
+		ps->read_errno = EFBIG;
+		return -1;
+	}
 	ps->lineno++;
 	while (n > 0 && (ps->buf[n - 1] == '\n' || ps->buf[n - 1] == '\r'))
 		ps->buf[--n] = '\0';
@@ -808,6 +852,7 @@ static struct policy *policy_new(const char *path)
 	p->path = strdup(path);
 	p->version = strdup("");
 	p->mode = POLICY_OBSERVE;
+	p->log_level = -1;
 	if (p->path == NULL || p->version == NULL) {
 		policy_free(p);
 		return NULL;
@@ -830,11 +875,43 @@ static void parse_file(struct parse *ps)
 	if (ps->read_errno != 0)
 		finding(ps, POLICY_ERROR, 0, "cannot read: %s",
 			strerror_r(ps->read_errno, eb, sizeof(eb)));
+	else if (rc == -1)
+		/* only libpinshim.so's lazy ini_parse_stream says so */
+		finding(ps, POLICY_ERROR, 0, "cannot parse: libinih.so.1 "
+			"could not be loaded");
 	else if (rc == -2 || ps->oom)
 		finding(ps, POLICY_ERROR, 0, "out of memory");
 	else if (rc > 0)
 		/* read_line passes inih only lines it accepts: defensive */
 		finding(ps, POLICY_ERROR, rc, "cannot parse this line");
+}
+
+/* The policy file, opened without blocking (a FIFO or a device would hang
+ * every handshake of the process) and only when it is a regular file of at
+ * most POLICY_MAX_BYTES.  NULL when not (reported). */
+static FILE *open_policy(struct parse *ps, const char *path)
+{
+	char eb[128];
+	struct stat st;
+	FILE *fp = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		finding(ps, POLICY_ERROR, 0, "cannot open: %s",
+			strerror_r(errno, eb, sizeof(eb)));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		finding(ps, POLICY_ERROR, 0, "not a regular file");
+	else if (st.st_size > POLICY_MAX_BYTES)
+		finding(ps, POLICY_ERROR, 0, "%lld bytes: a policy is at most "
+			"%d MiB", (long long)st.st_size, POLICY_MAX_BYTES >> 20);
+	else if ((fp = fdopen(fd, "r")) == NULL)
+		finding(ps, POLICY_ERROR, 0, "cannot read: %s",
+			strerror_r(errno, eb, sizeof(eb)));
+	if (fp == NULL)
+		close(fd);
+	return fp;
 }
 
 struct policy *policy_load(const char *path, policy_report_fn report,
@@ -843,7 +920,6 @@ struct policy *policy_load(const char *path, policy_report_fn report,
 	struct parse ps = { .report = report, .arg = arg, .err = err,
 			    .errlen = errlen, .now = time(NULL) };
 	struct policy *result = NULL;
-	char eb[128];
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -853,12 +929,9 @@ struct policy *policy_load(const char *path, policy_report_fn report,
 			snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	ps.fp = fopen(path, "re");
-	if (ps.fp == NULL) {
-		finding(&ps, POLICY_ERROR, 0, "cannot open: %s",
-			strerror_r(errno, eb, sizeof(eb)));
+	ps.fp = open_policy(&ps, path);
+	if (ps.fp == NULL)
 		goto out;
-	}
 	parse_file(&ps);
 	if (ps.nerrors == 0) {
 		result = ps.pol;
@@ -886,6 +959,7 @@ void policy_free(struct policy *p)
 	free(p->version);
 	free(p->collector);
 	free(p->token_path);
+	free(p->spool_dir);
 	free(p);
 }
 

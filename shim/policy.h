@@ -10,6 +10,11 @@
 
 #include "pin.h"
 
+/* The machine's policy: the default, and the only one privileged
+ * processes read. */
+#define POLICY_MACHINE_DIR "/etc/pinshim"
+#define POLICY_MACHINE_PATH POLICY_MACHINE_DIR "/policy.ini"
+
 enum policy_mode { POLICY_OBSERVE = 0, POLICY_ENFORCE = 1 };
 
 struct policy_host {
@@ -32,6 +37,8 @@ struct policy {
 	enum policy_mode mode;    /* default for hosts */
 	char *collector;          /* "host:port" or NULL */
 	char *token_path;         /* NULL when none */
+	char *spool_dir;          /* "spool": absolute path, or NULL */
+	int log_level;            /* "log": 0 off .. 3 debug, -1 unset */
 	struct policy_host *hosts;
 	size_t nhosts;
 };

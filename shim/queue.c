@@ -103,7 +103,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 static unsigned wanted(void)
 {
-	const struct shim_config *c = config_get();
+	const struct shim_settings *c = config_settings();
 
 	return (c->events_file != NULL ? DEST_FILE : 0) |
 	       (c->collector != NULL ? DEST_WIRE : 0);
@@ -582,7 +582,7 @@ static struct cslot *counter_slot(struct ctable *t, const struct counter_rec *k,
 			s->used = true;
 			s->hash = h;
 			s->r = *k;
-			s->r.ok = s->r.failed = 0;
+			memset(&s->r.n, 0, sizeof(s->r.n));
 			t->used++;
 			return s;
 		}
@@ -594,8 +594,7 @@ static struct cslot *counter_slot(struct ctable *t, const struct counter_rec *k,
 
 /* The full key while there is room, then coarser ones: a count is never
  * dropped for want of a slot. */
-static void counter_add(const struct counter_rec *k, unsigned long long ok,
-			unsigned long long failed)
+static void counter_add(const struct counter_rec *k, const struct counts *d)
 {
 	struct ctable *t = &ctables[cactive];
 	struct counter_rec coarse;
@@ -619,8 +618,10 @@ static void counter_add(const struct counter_rec *k, unsigned long long ok,
 		if (s == NULL)
 			return;            /* unreachable: slots are reserved */
 	}
-	s->r.ok += ok;
-	s->r.failed += failed;
+	s->r.n.ok += d->ok;
+	s->r.n.failed += d->failed;
+	s->r.n.resumed += d->resumed;
+	s->r.n.resumed_failed += d->resumed_failed;
 }
 
 static bool counters_ready(void)
@@ -764,13 +765,29 @@ size_t queue_chains_take(struct chain_seen **out, size_t max)
 	return n;
 }
 
-bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
-		 bool failed)
+/* One handshake of kind k as a counter delta. */
+static struct counts one(enum count_kind kind)
 {
+	struct counts d = { 0 };
+
+	if (kind == COUNT_OK)
+		d.ok = 1;
+	else if (kind == COUNT_FAILED)
+		d.failed = 1;
+	else
+		d.resumed = 1;
+	d.resumed_failed = kind == COUNT_RESUMED_FAILED;
+	return d;
+}
+
+bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
+		 enum count_kind kind)
+{
+	struct counts d = one(kind);
 	struct counter_rec k;
 	bool fresh = false;
 
-	if (config_get()->collector == NULL)   /* counters go nowhere else */
+	if (config_settings()->collector == NULL)   /* counters go nowhere else */
 		return false;
 	k.hour = (long long)time(NULL) / 3600 * 3600;
 	snprintf(k.host, sizeof(k.host), "%s", p->host);
@@ -780,7 +797,7 @@ bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
 	k.net = context_network();
 	pthread_mutex_lock(&clk);
 	if (counters_ready())
-		counter_add(&k, failed ? 0 : 1, failed ? 1 : 0);
+		counter_add(&k, &d);
 	/* the one lookup a handshake pays for ChainSeen */
 	if (chains_n < CHAINS_PENDING && !fp_zero(chain_fp))
 		fresh = seen_add(chain_fp);
@@ -813,7 +830,7 @@ struct counter_rec *queue_counters_take(size_t *n)
 		if (out != NULL)
 			out[(*n)++] = t->s[i].r;
 		else
-			counter_add(&t->s[i].r, t->s[i].r.ok, t->s[i].r.failed);
+			counter_add(&t->s[i].r, &t->s[i].r.n);
 		t->s[i].used = false;
 	}
 	t->used = 0;
@@ -836,7 +853,7 @@ void queue_counters_put(const struct counter_rec *r, size_t n)
 {
 	pthread_mutex_lock(&clk);
 	for (size_t i = 0; i < n && counters_ready(); i++)
-		counter_add(&r[i], r[i].ok, r[i].failed);
+		counter_add(&r[i], &r[i].n);
 	pthread_mutex_unlock(&clk);
 }
 

@@ -271,8 +271,12 @@ static void spool_all(struct sender *s)
 
 static void seal(struct sender *s);
 
+static const char *collector(void);
+
 static void add_event(struct sender *s, const struct event *ev)
 {
+	if (collector() == NULL)
+		return;                    /* no wire libraries (see run) */
 	batch_add_event(&s->b, ev);
 	if (batch_full(&s->b, s->max_frame))
 		seal(s);
@@ -317,7 +321,7 @@ static void seal(struct sender *s)
 
 static int open_events_file(struct sender *s)
 {
-	const char *path = config_get()->events_file;
+	const char *path = config_settings()->events_file;
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	if (fd < 0) {
@@ -344,7 +348,7 @@ static void write_line(struct sender *s, int fd, const struct event *ev)
 	len = strlen(line);
 	if (write(fd, line, len) != (ssize_t)len && !s->file_logged) {
 		shim_log(LOG_ERROR, "short write to PINSHIM_EVENTS_FILE %s",
-			 config_get()->events_file);
+			 config_settings()->events_file);
 		s->file_logged = true;
 	}
 	free(line);
@@ -366,7 +370,7 @@ static void take_chains(struct sender *s)
 		/* after OPENSSL_cleanup nothing could be read */
 		for (size_t i = 0; i < cs->chain.n; i++)
 			whole = whole && cs->chain.certs[i].held == NULL;
-		if (whole && config_get()->collector != NULL)
+		if (whole && collector() != NULL)
 			batch_add_chain(&s->b, cs);
 		chain_release(&cs->chain);
 		free(cs);
@@ -409,9 +413,27 @@ static void drain(struct sender *s, bool all)
 
 /* ---- the connection ---- */
 
+/* The wire needs protobuf-c and zlib (the spool's CRC), opened by the
+ * sender thread when it starts (lazy.c): without them, no collector. */
+static atomic_bool wire_libs;
+
 static const char *collector(void)
 {
-	return config_get()->collector;
+	return atomic_load_explicit(&wire_libs, memory_order_relaxed)
+		? config_settings()->collector : NULL;
+}
+
+static void open_wire_libs(void)
+{
+	const char *c = config_settings()->collector;
+
+	if (c == NULL)
+		return;
+	if (lazy_need(LAZY_PROTOBUFC) && lazy_need(LAZY_ZLIB))
+		atomic_store(&wire_libs, true);
+	else
+		shim_log(LOG_ERROR, "events and counters for %s are not "
+			 "delivered: a library they need is missing", c);
 }
 
 /* "host:port", "[v6]:port": the first address, resolved once per
@@ -459,7 +481,7 @@ static struct addrinfo *resolve(struct sender *s, char *err, size_t errlen)
  * trailing whitespace (the file's newline) dropped. */
 static size_t read_token(uint8_t *out, size_t max)
 {
-	const char *path = config_get()->token_path;
+	const char *path = config_settings()->token_path;
 	ssize_t n;
 	int fd;
 
@@ -573,7 +595,7 @@ static void conn_fail(struct sender *s, enum log_level level, const char *fmt,
 	if (!s->outage_logged)
 		shim_log(level, "collector %s: %s; batches are spooled to %s "
 			 "until it is back", collector(), why,
-			 config_get()->spool_dir ? config_get()->spool_dir
+			 config_settings()->spool_dir ? config_settings()->spool_dir
 						 : "(no spool)");
 	s->outage_logged = true;
 	if (s->ai != NULL && !s->exiting) {   /* look the name up again */
@@ -666,6 +688,7 @@ static void acked(struct sender *s, const Pinshim__Ack *a)
 	}
 	batch_free(b);
 	s->progress = s->idle_since = now_ms();
+	spool_note_delivery();
 }
 
 /* The collector answered a batch with an Error (it answers in order: the
@@ -1008,6 +1031,7 @@ static void *run(void *arg)
 
 	pthread_setname_np(pthread_self(), "pinshim-send");
 	on_sender = true;
+	open_wire_libs();
 	pthread_mutex_lock(&work_lock);
 	while (!atomic_load(&stopping))
 		step(s, TICK_MS);
@@ -1035,6 +1059,7 @@ static void at_exit(void)
 	atomic_store(&stopping, true);
 	if (!s->thread_ok) {
 		pthread_mutex_lock(&work_lock);
+		open_wire_libs();
 		finish(s);                 /* no thread could start: here */
 		pthread_mutex_unlock(&work_lock);
 		return;
@@ -1147,11 +1172,11 @@ static void start(void)
 
 void sender_kick(void)
 {
-	const struct shim_config *c;
+	const struct shim_settings *c;
 
 	if (atomic_load_explicit(&started, memory_order_acquire))
 		return;
-	c = config_get();
+	c = config_settings();
 	if (c->collector == NULL && c->events_file == NULL)
 		return;                    /* nothing configured: stay inert */
 	pthread_mutex_lock(&start_lock);

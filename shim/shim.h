@@ -16,36 +16,56 @@
 /* ---- log.c: PINSHIM_LOG, one-line "pinshim:" messages on stderr ---- */
 enum log_level { LOG_OFF = 0, LOG_ERROR, LOG_INFO, LOG_DEBUG };
 bool log_enabled(enum log_level level);
+/* The level when PINSHIM_LOG does not set one (the policy's "log"). */
+void log_set_default(enum log_level level);
 void shim_log(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* ---- config.c: environment and policy, read once on first use ---- */
-struct shim_config {
-	const struct policy *policy; /* NULL when none could be read */
-	bool policy_failed;          /* PINSHIM_POLICY unreadable/invalid */
-	bool fail_closed;            /* PINSHIM_FAIL=closed */
+/* ---- lazy.c: the libraries beyond libc, opened on first use ---- */
+enum lazy_lib { LAZY_INIH, LAZY_JSONC, LAZY_PROTOBUFC, LAZY_ZLIB };
+/* true when lib's functions can be called (opened now if need be; a library
+ * that cannot be opened is logged once and stays unavailable). */
+bool lazy_need(enum lazy_lib lib);
+
+/* ---- config.c: environment and policy (see config.c) ---- */
+/* Fixed for the process's life, from the environment and the policy it
+ * started with. */
+struct shim_settings {
+	bool privileged;             /* AT_SECURE: no PINSHIM_* variable */
+	const char *policy_path;     /* PINSHIM_POLICY, else the default */
 	int mode_override;           /* PINSHIM_MODE: -1 or enum policy_mode */
-	char policy_error[512];      /* "path:line: message" when failed */
+	bool fail_closed;            /* PINSHIM_FAIL=closed */
 	/* Delivery (sender.c): NULL when not configured. */
 	const char *collector;       /* PINSHIM_COLLECTOR, else the policy's */
 	const char *token_path;      /* the policy's token file */
-	const char *spool_dir;       /* PINSHIM_SPOOL, else a per-user default */
+	const char *spool_dir;       /* PINSHIM_SPOOL, the policy's, a default */
 	const char *events_file;     /* PINSHIM_EVENTS_FILE */
 };
 /* Loads on the first call (thread-safe), then returns the same object. */
-const struct shim_config *config_get(void);
+const struct shim_settings *config_settings(void);
+
+/* The policy in force: immutable, held from config_acquire to
+ * config_release (a reload replaces it for later acquires). */
+struct shim_config {
+	_Atomic int refs;
+	const struct policy *policy; /* NULL when it could not be read */
+	bool policy_failed;          /* unreadable/invalid */
+	bool fail_closed;            /* settings' */
+	int mode_override;           /* settings' */
+	char policy_error[512];      /* "path:line: message" when failed */
+};
+/* Handshake path: at most one stat(2) a second, to see a changed file. */
+const struct shim_config *config_acquire(void);
+void config_release(const struct shim_config *c);
 enum policy_mode config_mode(const struct shim_config *c,
 			     const struct policy_host *h);
 
-/* ---- init (hooks.c): resolve OpenSSL, ex_data indexes, error strings ---- */
+/* ---- core.c: the core's entry (front.h), its OpenSSL indexes ---- */
 struct shim_state {
-	int ctx_cb_idx;   /* SSL_CTX ex_data: the program's cert verify cb */
-	int ctx_arg_idx;  /* ... and its argument */
-	int sess_idx;     /* SSL_SESSION ex_data: pin check passed for host */
+	int sess_idx;     /* SSL_SESSION ex_data: what its full handshake found */
+	int ssl_idx;      /* SSL ex_data: its end was seen (session.c) */
 	int err_lib;      /* our library code in the OpenSSL error queue */
 };
-/* 1 when the shim is active (OpenSSL resolved), 0: pass everything through */
-int shim_ready(void);
 extern struct shim_state shim;
 
 /* ---- peer.c: which host and address a client SSL talks to ---- */
@@ -101,14 +121,23 @@ bool chain_has_any(const struct chain *c, const struct pin *pins, size_t n);
  * re-encoding: cheap enough for every handshake).  Zeros for no chain. */
 void chain_fingerprint(STACK_OF(X509) *sk, unsigned char out[32]);
 
-/* ---- verify.c: the decision, as the cert verify callback of every ctx ---- */
-int verify_cert_cb(X509_STORE_CTX *xs, void *unused);
+/* ---- verify.c: the decision ---- */
+/* A client handshake, once the program's own verification returned ok (0 or
+ * 1): checks the pins, records, counts.  The cert verify callback's
+ * result. */
+int verify_decide(SSL *s, X509_STORE_CTX *xs, int ok);
 
-/* ---- session.c: resumption without a certificate must not skip pins ---- */
-void session_mark(SSL *s, const char *host);
-/* Before a client handshake starts: drop a session that did not pass the
- * pin check for this host, so the handshake is a full one. */
-void session_precheck(SSL *s);
+/* ---- session.c: resumption, which has no certificate to check ---- */
+/* After a full client handshake's decision: what the session's resumptions
+ * may rely on (passed: no failure of verification or pins). */
+void session_mark(SSL *s, const char *host, const struct policy_host *h,
+		  bool passed);
+/* Before a client handshake that would resume a session: in enforce mode,
+ * drops a session that did not pass the pins now in force for this host,
+ * so the handshake is a full one.  Observe mode leaves every session be. */
+void session_before_resume(SSL *s);
+/* After a client handshake ended: a resumption is counted (once). */
+void session_handshake_done(SSL *s);
 
 /* ---- stack.c: the handshake's call stack ---- */
 #define STACK_MAX 48
@@ -120,6 +149,8 @@ struct stack_ips {
 /* Handshake path: instruction pointers only (libunwind, no I/O, no
  * symbol lookup).  Symbolised later by record_pack on the sender thread. */
 void stack_capture(struct stack_ips *out);
+/* Frames in the text around addr (the front) are the shim's too. */
+void stack_skip_object(const void *addr);
 /* Hex NT_GNU_BUILD_ID of a loaded object (from dl_iterate_phdr), read from
  * its PT_NOTE segments in memory (no file read); "" when it has none. */
 struct dl_phdr_info;
@@ -131,6 +162,7 @@ enum event_kind {
 	EV_HOSTNAME_MISMATCH, EV_OTHER_VERIFY_ERROR, EV_POLICY_ERROR,
 };
 enum event_decision { EV_BLOCKED, EV_WOULD_BLOCK, EV_ALLOWED };
+#define EVENT_PINS_MAX 16            /* expected pins an event names */
 enum event_matched { EV_MATCHED_NONE, EV_MATCHED_SERVED, EV_MATCHED_BUILT };
 struct network_info;
 
@@ -141,8 +173,9 @@ struct event {
 	enum event_decision decision;
 	struct peer peer;
 	enum policy_mode mode;
-	const char *policy_version;  /* owned by the policy (lives forever) */
-	const struct pin *expected;  /* likewise */
+	/* Copies: the policy may be reloaded before the event is sent. */
+	char policy_version[128];
+	struct pin expected[EVENT_PINS_MAX];
 	size_t nexpected;
 	bool pinned, pin_matched, pin_expired;
 	enum event_matched matched;
@@ -232,11 +265,13 @@ uint8_t *record_pack_chain(const struct chain_seen *cs, size_t *len);
 /* Takes ownership of ev.  Coalesces identical failures (host, chain, error,
  * decision, network) within a window into one record with a count. */
 void queue_event(struct event *ev);
-/* One handshake's outcome for the hourly counters.  True when chain_fp is
+/* One handshake's outcome for the hourly counters (a resumed one never
+ * sees a chain of its own: chain_fp is its session's).  True when chain_fp is
  * new to this process: the caller then sends its chain (queue_chain_seen,
  * or queue_chain_forget when it cannot). */
+enum count_kind { COUNT_OK, COUNT_FAILED, COUNT_RESUMED, COUNT_RESUMED_FAILED };
 bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
-		 bool failed);
+		 enum count_kind kind);
 /* A served chain as its counters know it, sent once per process: held
  * references on the handshake path, completed by the sender thread
  * (pins, subjects, sha256; no DER). */

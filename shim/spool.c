@@ -135,7 +135,7 @@ static void self_update(void)
  * missing. */
 static const char *spool_open(bool create)
 {
-	const char *dir = config_get()->spool_dir;
+	const char *dir = config_settings()->spool_dir;
 	const char *why = NULL;
 	struct stat st;
 
@@ -311,6 +311,33 @@ void spool_rescan(void)
 	sp.next_scan = 0;
 	sp.pending = false;
 	cand_clear();
+}
+
+void spool_note_delivery(void)
+{
+	static long long last;
+	long long now = (long long)time(NULL);
+	const char *dir;
+	char path[PATH_MAX], line[32];
+	int fd, n;
+
+	if (now - last < DELIVERY_NOTE_S)
+		return;
+	last = now;
+	dir = spool_open(false);           /* never made for this alone */
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, SPOOL_LAST_DELIVERY);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return;
+	sender_own_fd(fd);
+	n = snprintf(line, sizeof(line), "%lld\n", now);
+	if (write(fd, line, (size_t)n) != n)
+		unlink(path);              /* no half a timestamp */
+	sender_disown_fd(fd);
+	close(fd);
 }
 
 bool spool_refused(void)

@@ -29,13 +29,18 @@
 #define STACK_RAW (STACK_MAX + 32)
 
 static __typeof__(&unw_backtrace) backtrace_fn;  /* in libunwind.so.8 */
-static uintptr_t shim_lo, shim_hi;      /* libpinshim's mapped text */
+/* The shim's own objects: [0] the core (this file's), [1] the front. */
+struct range {
+	uintptr_t lo, hi;
+};
+static struct range shim_text[2];
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
-/* The object whose segments hold stack_capture: libpinshim.so itself. */
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+/* The mapped range of the object whose segments hold what->lo. */
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	uintptr_t self = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+	struct range *what = arg;
+	uintptr_t self = what->lo, lo = UINTPTR_MAX, hi = 0;
 
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -50,16 +55,29 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if (self < lo || self >= hi)
 		return 0;
-	shim_lo = lo;
-	shim_hi = hi;
+	what->lo = lo;
+	what->hi = hi;
 	return 1;
+}
+
+static void find_range(struct range *r, const void *addr)
+{
+	r->lo = (uintptr_t)addr;
+	r->hi = 0;
+	if (dl_iterate_phdr(find_object, r) == 0)
+		r->lo = 0;                 /* not found: no range */
+}
+
+void stack_skip_object(const void *addr)
+{
+	find_range(&shim_text[1], addr);
 }
 
 static void stack_init(void)
 {
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 
-	dl_iterate_phdr(find_self, (void *)(uintptr_t)stack_capture);
+	find_range(&shim_text[0], (const void *)stack_capture);
 	if (h != NULL)
 		backtrace_fn = (__typeof__(backtrace_fn))dlsym(h,
 							       "unw_backtrace");
@@ -70,7 +88,11 @@ static void stack_init(void)
 
 static bool in_shim(const void *ip)
 {
-	return (uintptr_t)ip >= shim_lo && (uintptr_t)ip < shim_hi;
+	for (size_t i = 0; i < 2; i++)
+		if ((uintptr_t)ip >= shim_text[i].lo &&
+		    (uintptr_t)ip < shim_text[i].hi)
+			return true;
+	return false;
 }
 
 void stack_capture(struct stack_ips *out)

@@ -1,7 +1,7 @@
-/* The handshake decision.  verify_cert_cb is the cert verify callback of
- * every SSL_CTX: OpenSSL calls it once per full handshake with the chain the
- * peer served.  It runs the program's own verification first (its callback,
- * or X509_verify_cert), then, for a client whose host the policy pins, checks
+/* The handshake decision.  The front's cert verify callback (hooks.c) runs
+ * once per full handshake with the chain the peer served: it runs the
+ * program's own verification (its callback, or X509_verify_cert) and hands
+ * a client's result here.  For a host the policy pins, verify_decide checks
  * the pins against the served and the built chain, and decides:
  *
  *   program rejected          → stays rejected (the shim never turns a
@@ -34,22 +34,6 @@ struct check {
 	struct peer peer;
 	struct chain served, built;
 };
-
-/* The program's own verification: its cert verify callback, else OpenSSL's. */
-static int program_verify(SSL *s, X509_STORE_CTX *xs)
-{
-	SSL_CTX *ctx = s != NULL ? ossl.SSL_get_SSL_CTX(s) : NULL;
-	int (*cb)(X509_STORE_CTX *, void *) = NULL;
-	int ok;
-
-	if (ctx != NULL)
-		cb = (int (*)(X509_STORE_CTX *, void *))ossl.SSL_CTX_get_ex_data(
-			ctx, shim.ctx_cb_idx);
-	if (cb != NULL)
-		return cb(xs, ossl.SSL_CTX_get_ex_data(ctx, shim.ctx_arg_idx));
-	ok = ossl.X509_verify_cert(xs);
-	return ok < 0 ? 0 : ok; /* as OpenSSL itself treats it */
-}
 
 static void check_pins(struct check *c)
 {
@@ -191,7 +175,9 @@ static enum event_matched matched_of(const struct check *c)
  * Without any, nothing is built (and libunwind never opens its pipe). */
 static bool recorded(const struct check *c)
 {
-	return c->cfg->collector != NULL || c->cfg->events_file != NULL ||
+	const struct shim_settings *set = config_settings();
+
+	return set->collector != NULL || set->events_file != NULL ||
 	       log_enabled(LOG_INFO);
 }
 
@@ -212,11 +198,11 @@ static void record(const struct check *c)
 	peer_address(c->s, &ev->peer);
 	ev->mode = c->entry != NULL ? c->mode : config_mode(c->cfg, NULL);
 	if (c->cfg->policy != NULL)
-		ev->policy_version = c->cfg->policy->version;
-	if (c->entry != NULL) {
-		ev->expected = c->entry->pins;
-		ev->nexpected = c->entry->npins;
-	}
+		snprintf(ev->policy_version, sizeof(ev->policy_version), "%s",
+			 c->cfg->policy->version);
+	for (size_t i = 0; c->entry != NULL && i < c->entry->npins &&
+			   i < EVENT_PINS_MAX; i++)
+		ev->expected[ev->nexpected++] = c->entry->pins[i];
 	ev->pinned = c->entry != NULL;
 	ev->pin_matched = c->matched;
 	ev->matched = matched_of(c);
@@ -282,15 +268,15 @@ static void count(struct check *c)
 	unsigned char fp[32];
 
 	context_note_libssl();
-	if (c->cfg->collector == NULL)
+	if (config_settings()->collector == NULL)
 		return; /* counters only travel to a collector */
 	chain_fingerprint(sk, fp);
 	peer_address(c->s, &c->peer);
-	if (queue_count(&c->peer, fp, is_failure(c)))
+	if (queue_count(&c->peer, fp, is_failure(c) ? COUNT_FAILED : COUNT_OK))
 		chain_seen(c, sk, fp);
 }
 
-static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
+int verify_decide(SSL *s, X509_STORE_CTX *xs, int ok)
 {
 	struct check *c = calloc(1, sizeof(*c));
 	int ret;
@@ -307,7 +293,7 @@ static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
 	c->ok = ok;
 	c->verify_error = ossl.X509_STORE_CTX_get_error(xs);
 	c->program_accepts = ok > 0 || ossl.SSL_get_verify_mode(s) == SSL_VERIFY_NONE;
-	c->cfg = config_get();
+	c->cfg = config_acquire();
 	peer_name(s, &c->peer);
 	if (c->cfg->policy != NULL)
 		c->entry = policy_match(c->cfg->policy, c->peer.host);
@@ -316,8 +302,7 @@ static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
 	c->block = block_reason(c);
 	if (is_failure(c))
 		record(c);
-	else if (c->entry != NULL)
-		session_mark(s, c->peer.host);
+	session_mark(s, c->peer.host, c->entry, !is_failure(c));
 	count(c);
 	ossl.ERR_pop_to_mark();
 	ret = ok;
@@ -325,19 +310,7 @@ static int decide(SSL *s, X509_STORE_CTX *xs, int ok)
 		refuse(c);
 		ret = 0;
 	}
+	config_release(c->cfg);
 	free(c);
 	return ret;
-}
-
-int verify_cert_cb(X509_STORE_CTX *xs, void *unused)
-{
-	SSL *s = ossl.X509_STORE_CTX_get_ex_data(
-		xs, ossl.SSL_get_ex_data_X509_STORE_CTX_idx());
-	int ok = program_verify(s, xs);
-
-	/* < 0: the program asked OpenSSL to retry verification later; it will
-	 * call us again then. */
-	if (ok < 0 || s == NULL || ossl.SSL_is_server(s))
-		return ok;
-	return decide(s, xs, ok);
 }

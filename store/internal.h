@@ -122,9 +122,13 @@ struct rollup_counter_key {
 	int clock;              /* ROLLUP_CLOCK_* */
 };
 enum { ROLLUP_CLOCK_OK, ROLLUP_CLOCK_AHEAD, ROLLUP_CLOCK_BEHIND };
+/* A counter's counts (Counter.successes, failures, resumed, resumed_failed). */
+struct rollup_counts {
+	int64_t successes, failures, resumed, resumed_failed;
+};
 int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
-		   const struct rollup_counter_key *k, int64_t successes,
-		   int64_t failures);
+		   const struct rollup_counter_key *k,
+		   const struct rollup_counts *d);
 void rollup_batch_end(struct rollup *r, bool keep);
 int rollup_flush(struct store *s, char *err, size_t errlen);
 void rollup_clear(struct rollup *r);

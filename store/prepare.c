@@ -468,8 +468,10 @@ static int validate_scalars(const Pinshim__View__Batch *b, char *err,
 	wire_frame_batch(&f, &batch);
 	rc = wire_validate(&f, err, errlen) ? 0 : -1;
 	for (size_t i = 0; rc == 0 && i < b->n_counters; i++) {
-		if (b->counters[i]->successes > MAX_COUNT ||
-		    b->counters[i]->failures > MAX_COUNT) {
+		const Pinshim__Counter *c = b->counters[i];
+
+		if (c->successes > MAX_COUNT || c->failures > MAX_COUNT ||
+		    c->resumed > MAX_COUNT) {
 			snprintf(err, errlen, "counter %zu: a count over %llu",
 				 i, MAX_COUNT);
 			rc = -1;

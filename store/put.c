@@ -804,6 +804,7 @@ static int put_counter(struct store *s, const Pinshim__Counter *c,
 		.clock = clock_class(c->hour, o->received_us),
 	};
 	int64_t host_hour = k.hour;
+	struct rollup_counts d;
 
 	sqlite3_bind_blob(st, 1, c->id.data, WIRE_ID_LEN, SQLITE_STATIC);
 	if (store_step_done(s, st, "counter id", err, errlen) < 0)
@@ -815,8 +816,11 @@ static int put_counter(struct store *s, const Pinshim__Counter *c,
 	/* a skewed clock's handshakes count in the hour they arrived */
 	if (k.clock != ROLLUP_CLOCK_OK)
 		host_hour = rollup_event_hour(o->received_us, o->received_us);
-	if (rollup_counter(s->rollup, str(c->host), host_hour, &k,
-			   (int64_t)c->successes, (int64_t)c->failures) < 0)
+	d = (struct rollup_counts){
+		(int64_t)c->successes, (int64_t)c->failures,
+		(int64_t)c->resumed, (int64_t)c->resumed_failed,
+	};
+	if (rollup_counter(s->rollup, str(c->host), host_hour, &k, &d) < 0)
 		return store_failf(s, err, errlen, "out of memory");
 	return 1;
 }

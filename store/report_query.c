@@ -122,6 +122,8 @@ static int host_hour_row(sqlite3_stmt *st, void *fn, void *arg)
 		.successes = (uint64_t)sqlite3_column_int64(st, 2),
 		.failures = (uint64_t)sqlite3_column_int64(st, 3),
 		.events = (uint64_t)sqlite3_column_int64(st, 4),
+		.resumed = (uint64_t)sqlite3_column_int64(st, 5),
+		.resumed_failed = (uint64_t)sqlite3_column_int64(st, 6),
 	};
 
 	return ((store_host_hour_fn)fn)(arg, &h);
@@ -135,13 +137,13 @@ int store_host_hours(struct store *s, const struct store_query *f,
 	sqlite3_stmt *st;
 
 	if (f->network != NULL || f->app_version != NULL) {
-		sql_add(&q, "SELECT host, hour, sum(successes), sum(failures), 0"
-			" FROM counter WHERE 1");
+		sql_add(&q, "SELECT host, hour, sum(successes), sum(failures), 0,"
+			" sum(resumed), sum(resumed_failed) FROM counter WHERE 1");
 		sql_text(&q, " AND network = ?", f->network);
 		sql_text(&q, " AND app_version = ?", f->app_version);
 	} else {
-		sql_add(&q, "SELECT host, hour, successes, failures, events"
-			" FROM host_hour WHERE 1");
+		sql_add(&q, "SELECT host, hour, successes, failures, events,"
+			" resumed, resumed_failed FROM host_hour WHERE 1");
 	}
 	sql_text(&q, " AND host = ?", f->host);
 	sql_hours(&q, f, "hour");
@@ -168,12 +170,14 @@ int store_failing_hosts(struct store *s, const struct store_query *f,
 
 	if (f->network != NULL || f->app_version != NULL) {
 		sql_add(&q, "SELECT host, 0, sum(successes), sum(failures),"
-			" sum(failures) AS n FROM counter WHERE 1");
+			" sum(failures) AS n, sum(resumed), sum(resumed_failed)"
+			" FROM counter WHERE 1");
 		sql_text(&q, " AND network = ?", f->network);
 		sql_text(&q, " AND app_version = ?", f->app_version);
 	} else {
 		sql_add(&q, "SELECT host, 0, sum(successes), sum(failures),"
-			" sum(events) AS n FROM host_hour WHERE 1");
+			" sum(events) AS n, sum(resumed), sum(resumed_failed)"
+			" FROM host_hour WHERE 1");
 	}
 	sql_text(&q, " AND host = ?", f->host);
 	sql_hours(&q, f, "hour");
@@ -251,6 +255,8 @@ static int counter_row(sqlite3_stmt *st, void *fn, void *arg)
 		.clock = text(st, 10),
 		.successes = (uint64_t)sqlite3_column_int64(st, 11),
 		.failures = (uint64_t)sqlite3_column_int64(st, 12),
+		.resumed = (uint64_t)sqlite3_column_int64(st, 13),
+		.resumed_failed = (uint64_t)sqlite3_column_int64(st, 14),
 	};
 
 	return ((store_counter_fn)fn)(arg, &c);
@@ -264,8 +270,8 @@ int store_counters(struct store *s, const struct store_query *f,
 
 	sql_add(&q, "SELECT host, hour, port, peer, network,"
 		" network_fingerprint, app_version, libssl_version, os,"
-		" chain_fingerprint, clock, successes, failures"
-		" FROM counter WHERE 1");
+		" chain_fingerprint, clock, successes, failures, resumed,"
+		" resumed_failed FROM counter WHERE 1");
 	sql_text(&q, " AND host = ?", f->host);
 	sql_text(&q, " AND network = ?", f->network);
 	sql_text(&q, " AND app_version = ?", f->app_version);

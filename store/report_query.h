@@ -52,6 +52,7 @@ struct store_host_hour {
 	const char *host;
 	int64_t hour;
 	uint64_t successes, failures, events;
+	uint64_t resumed, resumed_failed;   /* resumed handshakes (schema.c) */
 };
 
 /* host_hour rows in range, by host then hour.  With q->network or
@@ -94,6 +95,7 @@ struct store_counter {
 	const uint8_t *chain_fp;        /* 32 bytes, or NULL */
 	const char *clock;              /* "ok", "ahead", "behind" */
 	uint64_t successes, failures;
+	uint64_t resumed, resumed_failed;
 };
 
 /* Counter rows in range (host-ordered: the table's key). */

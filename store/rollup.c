@@ -1,9 +1,9 @@
 /* The sums of schema version 2, kept by the writer as it stores:
- * host_hour (per host and hour: successes and failures from counters,
- * events from records), failure_hour (per failure and hour: events, first
+ * host_hour (per host and hour: successes, failures and resumptions from
+ * counters, events from records), failure_hour (per failure and hour: events, first
  * and last time, the range of the client clock's offset) and counter_row
  * (per server and client dimensions, hour and clock: the counters'
- * successes and failures).
+ * successes, failures and resumptions).
  *
  * An upsert per record would double the writer's statements.  Instead the
  * contributions are summed in memory over the open transaction, and
@@ -30,7 +30,8 @@
 #define DAY_US (86400LL * 1000000)
 
 struct host_sums {
-	int64_t successes, failures, events;
+	struct rollup_counts c;
+	int64_t events;
 };
 
 struct failure_sums {
@@ -54,7 +55,7 @@ struct failure_entry {
 };
 
 struct counter_sums {
-	int64_t successes, failures;
+	struct rollup_counts c;
 	int64_t n;              /* counters added (0/0 ones make a row too) */
 };
 
@@ -374,9 +375,23 @@ int rollup_event(struct rollup *r, const char *host, int64_t failure_id,
 	return 0;
 }
 
+static void counts_add(struct rollup_counts *t, const struct rollup_counts *d)
+{
+	t->successes += d->successes;
+	t->failures += d->failures;
+	t->resumed += d->resumed;
+	t->resumed_failed += d->resumed_failed;
+}
+
+static bool counts_zero(const struct rollup_counts *c)
+{
+	return c->successes == 0 && c->failures == 0 && c->resumed == 0 &&
+	       c->resumed_failed == 0;
+}
+
 int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
-		   const struct rollup_counter_key *k, int64_t successes,
-		   int64_t failures)
+		   const struct rollup_counter_key *k,
+		   const struct rollup_counts *d)
 {
 	struct host_entry *h = host_find(r, host, host_hour_of);
 	struct counter_entry *c;
@@ -387,11 +402,9 @@ int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
 	if (c == NULL)
 		return -1;
 	touch(&r->hosts, h, &h->touched);
-	h->batch.successes += successes;
-	h->batch.failures += failures;
+	counts_add(&h->batch.c, d);
 	touch(&r->counters, c, &c->touched);
-	c->batch.successes += successes;
-	c->batch.failures += failures;
+	counts_add(&c->batch.c, d);
 	c->batch.n++;
 	return 0;
 }
@@ -423,8 +436,7 @@ void rollup_batch_end(struct rollup *r, bool keep)
 		struct host_entry *h = entry(&r->hosts, r->hosts.touched[i]);
 
 		if (keep) {
-			h->txn.successes += h->batch.successes;
-			h->txn.failures += h->batch.failures;
+			counts_add(&h->txn.c, &h->batch.c);
 			h->txn.events += h->batch.events;
 		}
 		memset(&h->batch, 0, sizeof(h->batch));
@@ -446,8 +458,7 @@ void rollup_batch_end(struct rollup *r, bool keep)
 						r->counters.touched[i]);
 
 		if (keep) {
-			c->txn.successes += c->batch.successes;
-			c->txn.failures += c->batch.failures;
+			counts_add(&c->txn.c, &c->batch.c);
 			c->txn.n += c->batch.n;
 		}
 		memset(&c->batch, 0, sizeof(c->batch));
@@ -474,15 +485,16 @@ static int flush_hosts(struct store *s, struct rollup *r, char *err,
 	for (size_t i = 0; i < r->hosts.n; i++) {
 		const struct host_entry *h = entry(&r->hosts, i);
 
-		if (h->txn.successes == 0 && h->txn.failures == 0 &&
-		    h->txn.events == 0)
+		if (counts_zero(&h->txn.c) && h->txn.events == 0)
 			continue;   /* only dropped batches touched it */
 		sqlite3_bind_text(st, 1, r->names + h->host, (int)h->len,
 				  SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, h->hour);
-		sqlite3_bind_int64(st, 3, h->txn.successes);
-		sqlite3_bind_int64(st, 4, h->txn.failures);
+		sqlite3_bind_int64(st, 3, h->txn.c.successes);
+		sqlite3_bind_int64(st, 4, h->txn.c.failures);
 		sqlite3_bind_int64(st, 5, h->txn.events);
+		sqlite3_bind_int64(st, 6, h->txn.c.resumed);
+		sqlite3_bind_int64(st, 7, h->txn.c.resumed_failed);
 		if (store_step_done(s, st, "host_hour", err, errlen) < 0)
 			return -1;
 	}
@@ -554,8 +566,10 @@ static int flush_counters(struct store *s, struct rollup *r, char *err,
 		sqlite3_bind_int64(st, 2, c->k.client_id);
 		sqlite3_bind_int64(st, 3, c->k.hour);
 		sqlite3_bind_text(st, 4, clocks[c->k.clock], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, c->txn.successes);
-		sqlite3_bind_int64(st, 6, c->txn.failures);
+		sqlite3_bind_int64(st, 5, c->txn.c.successes);
+		sqlite3_bind_int64(st, 6, c->txn.c.failures);
+		sqlite3_bind_int64(st, 7, c->txn.c.resumed);
+		sqlite3_bind_int64(st, 8, c->txn.c.resumed_failed);
 		if (store_step_done(s, st, "counter_row", err, errlen) < 0)
 			return -1;
 	}
@@ -579,17 +593,23 @@ int rollup_flush(struct store *s, char *err, size_t errlen)
 /* ---- life ---------------------------------------------------------------- */
 
 static const char host_sql[] =
-	"INSERT INTO host_hour (host, hour, successes, failures, events)"
-	" VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET"
+	"INSERT INTO host_hour (host, hour, successes, failures, events,"
+	" resumed, resumed_failed)"
+	" VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
 	" successes = successes + excluded.successes,"
 	" failures = failures + excluded.failures,"
-	" events = events + excluded.events";
+	" events = events + excluded.events,"
+	" resumed = resumed + excluded.resumed,"
+	" resumed_failed = resumed_failed + excluded.resumed_failed";
 
 static const char counter_sql[] =
 	"INSERT INTO counter_row (dims_id, client_id, hour, clock, successes,"
-	" failures) VALUES (?,?,?,?,?,?) ON CONFLICT DO UPDATE SET"
+	" failures, resumed, resumed_failed) VALUES (?,?,?,?,?,?,?,?)"
+	" ON CONFLICT DO UPDATE SET"
 	" successes = successes + excluded.successes,"
-	" failures = failures + excluded.failures";
+	" failures = failures + excluded.failures,"
+	" resumed = resumed + excluded.resumed,"
+	" resumed_failed = resumed_failed + excluded.resumed_failed";
 
 static const char failure_sql[] =
 	"INSERT INTO failure_hour (failure_id, hour, count, first_us, last_us,"

@@ -78,6 +78,11 @@
  *                time (event time - received, seconds).  diagnose reads
  *                this joined to failure, never record.
  *
+ * Version 3: resumed handshakes.  counter_row, host_hour and the counter
+ * view gain resumed (resumed handshakes: no chain, not in successes or
+ * failures) and resumed_failed (of those, the ones whose session's full
+ * handshake had failed; observe mode lets them resume).
+ *
  * The hour of a counter or event is the client's (Counter.hour, the event
  * time), except when the client's clock is more than a day off the
  * collector's: then it is the receive time's hour, so a skewed client's
@@ -277,6 +282,23 @@ static const char *const migrations[] = {
 	"  FROM record_hour WHERE true GROUP BY host, hour"
 	"  ON CONFLICT DO UPDATE SET events = events + excluded.events;"
 	"DROP VIEW record_hour;",
+	/* 2 → 3: resumed handshakes, which have no chain to verify */
+	"ALTER TABLE counter_row ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE counter_row ADD COLUMN resumed_failed INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE host_hour ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE host_hour ADD COLUMN resumed_failed INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"DROP VIEW counter;"
+	"CREATE VIEW counter AS SELECT r.hour AS hour, d.host AS host,"
+	"  d.port AS port, d.peer AS peer, c.network AS network,"
+	"  c.network_fingerprint AS network_fingerprint,"
+	"  c.app_version AS app_version, c.libssl_version AS libssl_version,"
+	"  c.os AS os, d.chain_fingerprint AS chain_fingerprint,"
+	"  r.clock AS clock, r.successes AS successes, r.failures AS failures,"
+	"  r.resumed AS resumed, r.resumed_failed AS resumed_failed"
+	"  FROM counter_row r JOIN dims d ON d.id = r.dims_id"
+	"  JOIN dims_client c ON c.id = r.client_id;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==

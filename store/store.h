@@ -39,7 +39,7 @@
 #include "batchview.pb-c.h"
 
 /* The schema this build reads and writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 

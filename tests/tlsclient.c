@@ -6,6 +6,7 @@
  *           [--tls 1.2|1.3] --mode MODE [--threads T] [--count C]
  *           [--verify-none] [--message TEXT] [--prefork]
  *           [--sess-in FILE] [--sess-out FILE] [--resume-host NAME]
+ *           [--resumes N]
  *
  * Every connection connects to IP:N (default 127.0.0.1), sends SNI NAME,
  * checks the certificate against NAME (SSL_set1_host) unless verification
@@ -21,6 +22,9 @@
  * to FILE (PEM), as programs that keep sessions across runs do.
  * --resume-host: in mode resume, the second connection is to NAME (SNI
  * and hostname check), offering the first connection's session.
+ * --resumes N: in mode resume, N connections after the first offer its
+ * session (default 1); then a "stats" line gives the context's session
+ * cache statistics (SSL_CTX_sess_*).  Every "ok" line shows the session id.
  *
  * Modes (see usage()).  Exit status: 0 when every connection succeeded, 1
  * when one failed, 2 on a usage error. */
@@ -78,10 +82,12 @@ struct opts {
 	const char *sess_in;
 	const char *sess_out;
 	const char *resume_host;
+	int resumes;
 };
 
 static struct opts opt = {
-	.ip = "127.0.0.1", .threads = 1, .count = 1, .message = "ping",
+	.ip = "127.0.0.1", .threads = 1, .count = 1, .resumes = 1,
+	.message = "ping",
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -105,6 +111,7 @@ static void usage(void)
 	    "                 [--tls 1.2|1.3] --mode MODE [--threads T] [--count C]\n"
 	    "                 [--verify-none] [--message TEXT] [--prefork]\n"
 	    "                 [--sess-in FILE] [--sess-out FILE] [--resume-host NAME]\n"
+	    "                 [--resumes N]\n"
 	    "modes: connect nonblock do_handshake implicit implicit_ex\n"
 	    "       implicit_read implicit_read_ex implicit_peek implicit_peek_ex\n"
 	    "       bio verify_none reject_cb accept_cb cert_cb threads fork resume\n");
@@ -137,19 +144,33 @@ static void drain_errors(char *buf, size_t len, char *first, size_t flen)
 	}
 }
 
+/* The session id as hex, what a program could log or compare. */
+static void session_hex(SSL *ssl, char *out, size_t len)
+{
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	unsigned int n = 0;
+	const unsigned char *id = sess ? SSL_SESSION_get_id(sess, &n) : NULL;
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (unsigned int i = 0; id != NULL && i < n && o + 3 < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%02x", id[i]);
+}
+
 static void report(struct conn *c)
 {
 	char queue[4096] = "";
-	char first[512];
+	char first[512], sid[80];
 	long vr = c->ssl ? SSL_get_verify_result(c->ssl) : 0;
 
 	drain_errors(queue, sizeof(queue), first, sizeof(first));
 	pthread_mutex_lock(&out_lock);
 	if (c->ok) {
+		session_hex(c->ssl, sid, sizeof(sid));
 		printf("%sok reused=%d version=%s verify_mode=%d verify_result=%ld "
-		    "reply=%s\n", c->tag, SSL_session_reused(c->ssl),
+		    "session=%s reply=%s\n", c->tag, SSL_session_reused(c->ssl),
 		    SSL_get_version(c->ssl), SSL_get_verify_mode(c->ssl), vr,
-		    c->reply);
+		    sid[0] ? sid : "-", c->reply);
 	} else {
 		printf("%sfail: %s: %s (verify_result=%ld: %s)\n", c->tag,
 		    c->stage, first[0] ? first : "no OpenSSL error", vr,
@@ -630,9 +651,15 @@ static int run_resume(SSL_CTX *ctx)
 	}
 	if (ok && opt.resume_host)
 		opt.host = opt.resume_host;     /* no thread runs: safe */
-	if (ok)
+	for (int i = 0; ok && i < opt.resumes; i++)
 		ok = one(ctx, "", s, NULL);
 	SSL_SESSION_free(s);
+	/* What the program's own session cache saw, shim or not. */
+	printf("stats connect=%ld connect_good=%ld hits=%ld misses=%ld "
+	    "timeouts=%ld number=%ld\n", SSL_CTX_sess_connect(ctx),
+	    SSL_CTX_sess_connect_good(ctx), SSL_CTX_sess_hits(ctx),
+	    SSL_CTX_sess_misses(ctx), SSL_CTX_sess_timeouts(ctx),
+	    SSL_CTX_sess_number(ctx));
 	return ok ? 0 : 1;
 }
 
@@ -706,6 +733,8 @@ static int parse_args(int argc, char **argv)
 			opt.sess_out = v;
 		else if (strcmp(a, "--resume-host") == 0)
 			opt.resume_host = v;
+		else if (strcmp(a, "--resumes") == 0)
+			opt.resumes = atoi(v);
 		else if (strcmp(a, "--threads") == 0)
 			opt.threads = atoi(v);
 		else if (strcmp(a, "--count") == 0)
@@ -731,7 +760,7 @@ static int parse_args(int argc, char **argv)
 			return -1;
 	}
 	if (!have_mode || opt.host == NULL || opt.port <= 0 || opt.port > 65535 ||
-	    opt.threads < 1 || opt.count < 1)
+	    opt.threads < 1 || opt.count < 1 || opt.resumes < 1)
 		return -1;
 	return 0;
 }

@@ -73,7 +73,9 @@ struct report_count {
 
 struct report_host {
 	char *host;
-	uint64_t successes, failures;   /* handshakes, from the counters */
+	uint64_t successes, failures;   /* full handshakes, from the counters */
+	uint64_t resumed, resumed_failed; /* resumed ones (no chain to check);
+					 * of a session that had failed */
 	uint64_t events;                /* failure events stored */
 	int64_t first_hour, last_hour;  /* hours with any handshake */
 	struct report_count *kinds;     /* events by kind, most first */
@@ -84,7 +86,7 @@ struct report_host {
 
 struct report_summary {
 	int64_t first_hour, last_hour;  /* of the data in range; 0 if none */
-	uint64_t successes, failures, events;
+	uint64_t successes, failures, events, resumed, resumed_failed;
 	struct report_host *hosts;      /* most failures first, then name */
 	size_t nhosts;
 	struct report_count *kinds;     /* events by kind, most first */
@@ -98,10 +100,12 @@ int report_summary(struct store *s, const struct report_filter *f,
 		   struct report_summary *out, char *err, size_t errlen);
 void report_summary_free(struct report_summary *r);
 /* {"from", "to", "handshakes", "successes", "failures", "failure_rate",
- *  "events", "kinds": {name: n}, "decisions": {name: n},
- *  "hosts": [{"host", "handshakes", "successes", "failures",
- *  "failure_rate", "events", "first_seen", "last_seen", "mode",
- *  "kinds": {name: n}}]} */
+ *  "resumed", "resumed_failed", "events", "kinds": {name: n},
+ *  "decisions": {name: n}, "hosts": [{"host", "handshakes", "successes",
+ *  "failures", "failure_rate", "resumed", "resumed_failed", "events",
+ *  "first_seen", "last_seen", "mode", "kinds": {name: n}}]}
+ * handshakes are full ones (successes + failures, each a verification);
+ * resumed ones are counted apart. */
 json_object *report_summary_json(const struct report_summary *r);
 
 /* ---- failures: the stored events themselves ------------------------------ */
@@ -267,8 +271,10 @@ struct report_cell {
 
 struct report_rollout_host {
 	char *host;
-	uint64_t handshakes;            /* counted in range */
-	uint64_t would_block;           /* would_block events in range */
+	uint64_t handshakes;            /* counted in range, resumed too */
+	uint64_t would_block;           /* would_block events in range, and
+					 * resumptions of such sessions
+					 * (enforce mode refuses them) */
 	uint64_t recent_would_block;    /* in the range's last 24 hours */
 	bool ready;
 	char *verdict;                  /* "ready" / "not ready: ..." */

@@ -153,6 +153,8 @@ static json_object *jhost(const struct report_host *h)
 	add(j, "successes", ju64(h->successes));
 	add(j, "failures", ju64(h->failures));
 	add(j, "failure_rate", jrate(h->failures, h->successes + h->failures));
+	add(j, "resumed", ju64(h->resumed));
+	add(j, "resumed_failed", ju64(h->resumed_failed));
 	add(j, "events", ju64(h->events));
 	add(j, "first_seen", jhour(h->first_hour));
 	add(j, "last_seen", jhour_end(h->last_hour));
@@ -171,6 +173,8 @@ json_object *report_summary_json(const struct report_summary *r)
 	add(j, "successes", ju64(r->successes));
 	add(j, "failures", ju64(r->failures));
 	add(j, "failure_rate", jrate(r->failures, r->successes + r->failures));
+	add(j, "resumed", ju64(r->resumed));
+	add(j, "resumed_failed", ju64(r->resumed_failed));
 	add(j, "events", ju64(r->events));
 	add(j, "kinds", jcounts(r->kinds, r->nkinds));
 	add(j, "decisions", jcounts(r->decisions, r->ndecisions));

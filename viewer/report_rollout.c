@@ -101,7 +101,7 @@ static int one_counter(void *arg, const struct store_counter *c)
 {
 	struct counting *k = arg;
 	struct report_cell *cl = cell(k->r, k->h, c->network, c->app_version);
-	uint64_t n = c->successes + c->failures;
+	uint64_t n = c->successes + c->failures + c->resumed;
 
 	if (cl == NULL) {
 		k->r->oom = true;
@@ -109,8 +109,14 @@ static int one_counter(void *arg, const struct store_counter *c)
 	}
 	cl->total += n;
 	k->h->h->handshakes += n;
-	if (c->hour >= k->r->end_hour - RECENT_S)
+	/* A session whose full handshake would have been blocked resumed:
+	 * enforce mode would refuse it, and then block the full one. */
+	cl->failed += c->resumed_failed;
+	k->h->h->would_block += c->resumed_failed;
+	if (c->hour >= k->r->end_hour - RECENT_S) {
 		k->h->recent_total += n;
+		k->h->h->recent_would_block += c->resumed_failed;
+	}
 	return 0;
 }
 

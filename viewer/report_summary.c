@@ -49,6 +49,8 @@ static int one_hour(void *arg, const struct store_host_hour *r)
 	}
 	h->successes += r->successes;
 	h->failures += r->failures;
+	h->resumed += r->resumed;
+	h->resumed_failed += r->resumed_failed;
 	if (r->hour < h->first_hour)
 		h->first_hour = r->hour;
 	if (r->hour > h->last_hour)
@@ -128,6 +130,8 @@ static int finish(struct sum *s)
 
 		r->successes += h->successes;
 		r->failures += h->failures;
+		r->resumed += h->resumed;
+		r->resumed_failed += h->resumed_failed;
 		r->events += h->events;
 		if (h->first_hour != INT64_MAX &&
 		    (r->first_hour == 0 || h->first_hour < r->first_hour))

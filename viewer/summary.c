@@ -45,17 +45,23 @@ static void text(const struct report_summary *r)
 	time_rfc3339_s(r->first_hour, t1, sizeof(t1));
 	time_rfc3339_s(r->last_hour + 3600, t2, sizeof(t2));
 	printf("%s .. %s: %s handshakes, %s failed (%.1f%%), %s failure "
-	       "events\n", t1, t2, fmt_count_text(r->successes + r->failures, a),
+	       "events", t1, t2, fmt_count_text(r->successes + r->failures, a),
 	       fmt_count_text(r->failures, b), r->successes + r->failures ?
 	       100.0 * (double)r->failures / (double)(r->successes +
 						      r->failures) : 0.0,
 	       fmt_count_text(r->events, c));
+	if (r->resumed > 0)
+		printf("; %s resumed (%s of failed sessions)",
+		       fmt_count_text(r->resumed, a),
+		       fmt_count_text(r->resumed_failed, b));
+	putchar('\n');
 	printf("  by kind: ");
 	counts(r->kinds, r->nkinds);
 	printf("\n  by decision: ");
 	counts(r->decisions, r->ndecisions);
-	printf("\n\n%-32s %12s %10s %6s %10s  %-8s %s\n", "HOST", "HANDSHAKES",
-	       "FAILED", "RATE", "EVENTS", "MODE", "KINDS");
+	printf("\n\n%-32s %12s %10s %6s %10s %10s  %-8s %s\n", "HOST",
+	       "HANDSHAKES", "FAILED", "RATE", "RESUMED", "EVENTS", "MODE",
+	       "KINDS");
 	for (size_t i = 0; i < r->nhosts; i++) {
 		const struct report_host *h = &r->hosts[i];
 
@@ -65,6 +71,7 @@ static void text(const struct report_summary *r)
 		       fmt_count_text(h->successes + h->failures, a),
 		       fmt_count_text(h->failures, b));
 		pct(h->failures, h->successes + h->failures);
+		printf(" %10s", fmt_count_text(h->resumed, a));
 		printf(" %10s  %-8s ", fmt_count_text(h->events, c),
 		       h->mode[0] ? h->mode : "-");
 		counts(h->kinds, h->nkinds);

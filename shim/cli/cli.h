@@ -3,9 +3,11 @@
 #ifndef PINSHIM_CLI_H
 #define PINSHIM_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <openssl/x509.h>
 
@@ -26,6 +28,45 @@ void usage(FILE *out, const char *command);
 int cmd_run(int argc, char **argv);
 int cmd_pin(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* library.c */
+#define LIBRARY_NAME "libpinshim.so"
+/* The absolute path of libpinshim.so: $PINSHIM_LIBRARY, else next to
+ * pinshim (or its build tree), else PINSHIM_LIBDIR.  0, or -1 reported. */
+int library_find(char out[PATH_MAX]);
+/* The core's path beside lib. */
+void library_core(const char *lib, char out[PATH_MAX]);
+/* lib loads cleanly: /bin/true preloaded with it exits 0 and prints
+ * nothing, and its core opens.  0, or -1 with why. */
+int library_check(const char *lib, char *why, size_t len);
+
+/* preload.c: /etc/ld.so.preload (or another preload list) */
+#define PRELOAD_PATH "/etc/ld.so.preload"
+struct preload {
+	char **lines;           /* without their newline */
+	size_t n;
+	bool exists;
+	mode_t mode;            /* the file's, or 0644 for a new one */
+	uid_t uid;
+	gid_t gid;
+};
+/* 0 (a missing file is an empty list), or -1 with errno. */
+int preload_read(const char *path, struct preload *p);
+void preload_free(struct preload *p);
+/* pinshim's entry (one naming libpinshim.so) into out, or NULL. */
+const char *preload_find(const struct preload *p, char *out, size_t len);
+/* Drops pinshim's entries, keeping everything else; true when any was. */
+bool preload_remove(struct preload *p);
+/* Appends lib as a line of its own.  0 or -1. */
+int preload_add(struct preload *p, const char *lib);
+/* No entry left at all. */
+bool preload_empty(const struct preload *p);
+/* Atomically replaces path with p (mode and owner kept).  0, -1 errno. */
+int preload_write(const char *path, const struct preload *p);
+int preload_unlink(const char *path);
 
 /* certs.c */
 /* Reads every certificate of a PEM file (other PEM blocks are skipped) or a

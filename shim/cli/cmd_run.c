@@ -12,8 +12,6 @@
 
 #include "cli.h"
 
-#define LIBRARY_NAME "libpinshim.so"
-
 struct run_opts {
 	const char *policy;
 	const char *mode;       /* "observe", "enforce" or NULL */
@@ -64,48 +62,6 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o)
 		return run_usage_error("no command to run", NULL);
 	o->cmd = i;
 	return 0;
-}
-
-/* dir of the running pinshim into out ("" when unknown). */
-static void exe_dir(char out[PATH_MAX])
-{
-	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
-	char *slash;
-
-	out[n > 0 ? n : 0] = '\0';
-	slash = strrchr(out, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	else
-		out[0] = '\0';
-}
-
-/* The absolute path of libpinshim.so (see usage).  0, or -1 reported. */
-static int find_library(char out[PATH_MAX])
-{
-	const char *env = getenv("PINSHIM_LIBRARY");
-	char dir[PATH_MAX], cand[3][PATH_MAX + 32];
-
-	if (env != NULL && env[0] != '\0') {
-		if (realpath(env, out) != NULL && access(out, R_OK) == 0)
-			return 0;
-		fprintf(stderr, "pinshim: PINSHIM_LIBRARY=%s: %s\n", env,
-			strerror(errno));
-		return -1;
-	}
-	exe_dir(dir);
-	/* build tree: build/shim/cli/pinshim next to build/shim/lib... */
-	snprintf(cand[0], sizeof(cand[0]), "%s/../%s", dir, LIBRARY_NAME);
-	snprintf(cand[1], sizeof(cand[1]), "%s/%s", dir, LIBRARY_NAME);
-	snprintf(cand[2], sizeof(cand[2]), "%s/%s", PINSHIM_LIBDIR,
-		 LIBRARY_NAME);
-	for (int i = 0; i < 3; i++)
-		if (access(cand[i], R_OK) == 0 && realpath(cand[i], out))
-			return 0;
-	fprintf(stderr, "pinshim: %s not found in %s/.., %s or %s: set "
-		"PINSHIM_LIBRARY to its path\n", LIBRARY_NAME, dir, dir,
-		PINSHIM_LIBDIR);
-	return -1;
 }
 
 /* Where execv should find cmd, as execvp would.  0, or ENOENT (nothing
@@ -248,19 +204,6 @@ static int set_environment(const struct run_opts *o, const char *lib)
 	return rc;
 }
 
-static int find_and_check_library(char lib[PATH_MAX])
-{
-	if (find_library(lib) < 0)
-		return -1;
-	/* ld.so splits LD_PRELOAD at blanks and colons */
-	if (strpbrk(lib, ": \t") != NULL) {
-		fprintf(stderr, "pinshim: %s: LD_PRELOAD cannot hold a path "
-			"with a colon or a blank\n", lib);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
@@ -269,7 +212,7 @@ int cmd_run(int argc, char **argv)
 	int e;
 
 	if (parse_run_args(argc, argv, &o) < 0 ||
-	    find_and_check_library(lib) < 0 || set_environment(&o, lib) < 0)
+	    library_find(lib) < 0 || set_environment(&o, lib) < 0)
 		return EXIT_RUN_FAILED;
 	cmd = argv[o.cmd];
 	e = resolve_command(cmd, path);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "ossl.h"
+#include "policy.h"
 
 #ifndef PINSHIM_VERSION
 #define PINSHIM_VERSION "unknown"
@@ -43,6 +44,25 @@ static const struct command commands[] = {
 	  "                of the PEM chain FILE\n"
 	  "  --verbose     say so on stderr when the policy is clean\n"
 	  "Exit status: 0 clean, 1 warnings only, 2 errors.\n" },
+	{ "enable", cmd_enable, "enable [--policy FILE]",
+	  "Enables the shim for every program started from now on: adds the\n"
+	  "library's absolute path to " PRELOAD_PATH " (atomically, keeping\n"
+	  "every other entry and the file's mode; nothing to do when it is\n"
+	  "there).  Refuses unless /bin/true preloaded with the library exits 0\n"
+	  "silently and its core loads, and unless the policy has no errors.\n"
+	  "  --policy FILE  lint FILE and install it as " POLICY_MACHINE_PATH "\n"
+	  "                 (else that file must exist and lint clean)\n"
+	  "Run as root.  Exit status: 0 enabled, 1 refused or failed.\n" },
+	{ "disable", cmd_disable, "disable",
+	  "Removes pinshim's entry from " PRELOAD_PATH ", and the file when\n"
+	  "enable created it and nothing else is in it.  Running programs keep\n"
+	  "the shim until they exit.  Exit status: 0, 1 failed.\n" },
+	{ "status", cmd_status, "status [--json]",
+	  "Says what is in force: whether the shim is enabled (" PRELOAD_PATH ",\n"
+	  "this process's LD_PRELOAD), the library and its version, the policy\n"
+	  "(version, hosts by mode, lint findings), the collector and whether it\n"
+	  "accepts connections, this user's spool and its last delivery.\n"
+	  "Exit status: 0, or 1 when a problem is listed.\n" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

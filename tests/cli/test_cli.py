@@ -23,6 +23,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 import sys
 import tempfile
 
@@ -360,6 +361,18 @@ def check_missing_policy_exits_2(tmp):
     expect(rc == 2, "exit %d" % rc)
     expect(out == "%s: error: cannot open: No such file or directory\n" % p,
            "file-level finding has no line", out)
+
+
+def check_refuses_what_is_not_a_regular_file(tmp):
+    # A FIFO would block the reader forever, /dev/zero grow it without end.
+    fifo = os.path.join(tmp, "policy.fifo")
+    os.mkfifo(fifo)
+    for p in (fifo, "/dev/zero", tmp):
+        t0 = time.monotonic()
+        rc, out, err = pinshim("check", p)
+        expect(rc == 2, "exit %d for %s" % (rc, p), out, err)
+        expect(out == "%s: error: not a regular file\n" % p, "finding", out)
+        expect(time.monotonic() - t0 < 10, "took too long", p)
 
 
 def check_chain_warns_on_pin_matching_no_certificate(tmp):

@@ -4,12 +4,14 @@ batches, connections, replays and restarts (the writer's dimension caches
 start empty after one), and after the migration of a version 1 database
 (schema.c), whose counters keep their rows and ids."""
 
+import json
 import os
 import re
 import sqlite3
 import time
 
 from clib import CollectorCase, wire
+from collector import SCHEMA_VERSION  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_C = os.path.join(HERE, "..", "..", "store", "schema.c")
@@ -121,6 +123,49 @@ class Counters(ViewCase):
         self.assertViewIs(expected(sent, hour))
 
 
+class Resumed(ViewCase):
+    """Resumed handshakes (no chain of their own) are counted apart: in the
+    counter view, host_hour and summary; rollout counts resumptions of
+    failed sessions as would-be-blocked (enforce mode refuses them)."""
+
+    def view_json(self, *args):
+        return json.loads(self.c.view(*args, "--json").stdout)
+
+    def test_resumed_counts_add_up_in_view_rollup_summary_and_rollout(self):
+        hour = this_hour()
+        sent = [wire.make_counter(host="r.test", hour=hour, successes=2,
+                                  failures=1, resumed=5, resumed_failed=3)
+                for _ in range(3)]
+        ack = self.send(counters=sent)
+        self.assertEqual(ack["stored"], 3)
+        con = self.db()
+        for table in ("counter", "host_hour"):
+            self.assertEqual(con.execute(
+                "SELECT sum(successes), sum(failures), sum(resumed),"
+                " sum(resumed_failed) FROM %s WHERE host = 'r.test'"
+                % table).fetchone(), (6, 3, 15, 9), table)
+        s = self.view_json("summary")
+        h = [x for x in s["hosts"] if x["host"] == "r.test"][0]
+        self.assertEqual((h["handshakes"], h["failures"], h["resumed"],
+                          h["resumed_failed"]), (9, 3, 15, 9))
+        self.assertEqual((s["resumed"], s["resumed_failed"]), (15, 9))
+        # one observe-mode event of the failed full handshakes
+        ev = wire.make_event(host="r.test", decision="would_block",
+                             mode="observe", count=3)
+        self.assertEqual(self.send(events=[ev])["stored"], 1)
+        ro = self.view_json("rollout", "--host", "r.test")["rollout"][0]
+        self.assertEqual((ro["handshakes"], ro["would_block"]), (24, 12))
+        self.assertFalse(ro["ready"])
+
+    def test_more_resumed_failed_than_resumed_is_refused(self):
+        bad = wire.make_counter(resumed=1, resumed_failed=2)
+        with self.assertRaises(wire.ProtocolError) as e:
+            self.send(counters=[bad])
+        self.assertIn("resumed", str(e.exception))
+        self.assertEqual(self.db().execute(
+            "SELECT count(*) FROM counter").fetchone(), (0,))
+
+
 def v1_schema():
     """Version 1's schema as released: schema.c's first migration."""
     with open(SCHEMA_C) as f:
@@ -153,7 +198,8 @@ class Migration(ViewCase):
         self.make_v1(rows, [c["id"] for c in old])
         self.c.start()
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone(), (2,))
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone(),
+                         (SCHEMA_VERSION,))
         self.assertViewIs(want)
         # host_hour from the migrated counters
         self.assertEqual(

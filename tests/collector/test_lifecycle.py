@@ -12,6 +12,7 @@ import time
 import unittest
 
 from clib import CollectorCase, Collector, CollectorError, wire
+from collector import SCHEMA_VERSION  # noqa: E402
 from collector import COLLECTOR_BIN
 
 
@@ -170,7 +171,8 @@ class Schema(CollectorCase):
         self.c.start()
         self.assertEqual(self.c.stop(), 0)
         db = sqlite3.connect(self.c.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0],
+                         SCHEMA_VERSION)
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
         tables = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table'")}
@@ -187,7 +189,7 @@ class Schema(CollectorCase):
         self.assertEqual([d[0] for d in cur.description], [
             "hour", "host", "port", "peer", "network", "network_fingerprint",
             "app_version", "libssl_version", "os", "chain_fingerprint",
-            "clock", "successes", "failures"])
+            "clock", "successes", "failures", "resumed", "resumed_failed"])
 
     def test_empty_file_is_given_the_schema(self):
         open(self.c.db, "w").close()
@@ -204,8 +206,8 @@ class Schema(CollectorCase):
         db.close()
         r = self.run_collector(self.c.db)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("db %s has schema version 7, this build reads 2"
-                      % self.c.db, r.stderr)
+        self.assertIn("db %s has schema version 7, this build reads %d"
+                      % (self.c.db, SCHEMA_VERSION), r.stderr)
         self.assertEqual(r.stdout, "")
 
     def test_foreign_sqlite_database_is_refused(self):

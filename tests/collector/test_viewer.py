@@ -10,6 +10,7 @@ import time
 import unittest
 
 from clib import CollectorCase, wire
+from collector import SCHEMA_VERSION  # noqa: E402
 from collector import VIEW_BIN
 
 HOUR_US = 3600 * 1000000
@@ -135,13 +136,14 @@ class BadUse(CollectorCase):
         self.c.start()
         self.c.stop()
         db = sqlite3.connect(self.c.db)
-        db.execute("PRAGMA user_version = 3")
+        other = SCHEMA_VERSION + 1
+        db.execute("PRAGMA user_version = %d" % other)
         db.commit()
         db.close()
         r = view("--db", self.c.db, "failures")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("db %s has schema version 3, this build reads 2"
-                      % self.c.db, r.stderr)
+        self.assertIn("db %s has schema version %d, this build reads %d"
+                      % (self.c.db, other, SCHEMA_VERSION), r.stderr)
 
     def test_foreign_sqlite_database(self):
         path = os.path.join(self.tmp, "foreign.db")

@@ -63,10 +63,12 @@ static void sleep_s(double s)
 static struct event *make(long i)
 {
 	struct event *ev = event_new(EV_PIN_MISMATCH, EV_BLOCKED);
-	const struct shim_config *c = config_get();
+	const struct shim_config *c = config_acquire();
 
-	if (ev == NULL)
+	if (ev == NULL) {
+		config_release(c);
 		return NULL;
+	}
 	if (opt.same)
 		snprintf(ev->peer.host, sizeof(ev->peer.host), "same.test");
 	else
@@ -77,7 +79,9 @@ static struct event *make(long i)
 	ev->mode = POLICY_ENFORCE;
 	ev->pinned = true;
 	if (c->policy != NULL)
-		ev->policy_version = c->policy->version;
+		snprintf(ev->policy_version, sizeof(ev->policy_version), "%s",
+			 c->policy->version);
+	config_release(c);
 	ev->verify_error = 0;
 	ev->tls_version = "TLSv1.3";
 	snprintf(ev->message, sizeof(ev->message), "eventgen %ld", i);
@@ -87,7 +91,7 @@ static struct event *make(long i)
 /* Spool files that still wait: batches and claims (not *.torn). */
 static int spool_left(void)
 {
-	const char *dir = config_get()->spool_dir;
+	const char *dir = config_settings()->spool_dir;
 	DIR *d = dir != NULL ? opendir(dir) : NULL;
 	struct dirent *e;
 	int n = 0;

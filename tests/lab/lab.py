@@ -854,8 +854,10 @@ class Lab:
 
     def _spool_pending(self):
         try:
+            # batches and claimed batches; not the last-delivery stamp
             return [n for n in os.listdir(self.spool)
-                    if not n.startswith(".") and not n.endswith(".torn")]
+                    if not n.startswith(".") and not n.endswith(".torn")
+                    and n != "last-delivery"]
         except FileNotFoundError:
             return []
 

@@ -15,6 +15,7 @@ without them the binaries of build-t/ in the source tree.
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -27,6 +28,15 @@ COLLECTOR_BIN = os.environ.get("PINSHIM_COLLECTOR_BIN") or os.path.join(
 VIEW_BIN = os.environ.get("PINSHIM_VIEW_BIN") or os.path.join(
     SRCDIR, "build-t", "viewer", "pinshim-view")
 START_TIMEOUT = 60
+
+
+def _schema_version():
+    with open(os.path.join(SRCDIR, "store", "store.h")) as f:
+        return int(re.search(r"#define STORE_SCHEMA_VERSION (\d+)", f.read()).group(1))
+
+
+# The schema version this build writes and reads (store/store.h).
+SCHEMA_VERSION = _schema_version()
 
 
 def first_line(proc, timeout):

@@ -58,6 +58,14 @@ def bogus_pin(label):
     return "sha256/" + base64.b64encode(digest).decode()
 
 
+# Ways to resume, (TLS version, server issues tickets): 1.2 with tickets,
+# 1.2 with session ids only, 1.3 (tickets are the only way).
+RESUMPTION_VARIANTS = {
+    "tls1_2_ticket": ("1.2", True),
+    "tls1_2_session_id": ("1.2", False),
+    "tls1_3_ticket": ("1.3", True),
+}
+
 BOGUS = bogus_pin("1")
 BOGUS2 = bogus_pin("2")
 
@@ -193,6 +201,17 @@ class Result:
         """tlsclient: the reused=N value of every successful connection."""
         return [int(re.search(r"reused=(\d)", t).group(1))
                 for _, ok, t in self.lines() if ok]
+
+    def sessions(self):
+        """tlsclient: the session id (hex) of every successful connection."""
+        return [re.search(r"session=(\S+)", t).group(1)
+                for _, ok, t in self.lines() if ok]
+
+    def stats(self):
+        """tlsclient resume mode: its context's SSL_CTX_sess_* counters."""
+        m = re.search(r"^stats (.*)$", self.stdout, re.M)
+        return dict((k, int(v)) for k, v in
+                    (kv.split("=") for kv in m.group(1).split())) if m else None
 
     def describe(self):
         return ("%s: exit %s\n  argv: %s\n  stdout: %s\n  stderr: %s\n"

@@ -22,6 +22,12 @@ def broken(self, case):
         d = os.path.join(self.tmp, "policy-dir")
         os.mkdir(d)
         return d
+    if case == "fifo":          # opened blocking, it would hang forever
+        path = os.path.join(self.tmp, "policy.fifo")
+        os.mkfifo(path)
+        return path
+    if case == "device":        # read whole, it would take all memory
+        return "/dev/zero"
     texts = {
         "malformed_pin": "[policy]\nmode = enforce\n[host pinned.test]\n"
                          "pin = sha256/notbase64!!\npin = %s\n" % VALID_PIN,
@@ -36,7 +42,8 @@ def broken(self, case):
     return path
 
 
-CASES = ("missing", "directory", "malformed_pin", "short_pin", "garbage_line")
+CASES = ("missing", "directory", "fifo", "device", "malformed_pin",
+         "short_pin", "garbage_line")
 CLIENTS = ("tlsclient:connect", "curl", "python")
 
 

@@ -105,8 +105,8 @@ static struct event *make_event(void)
 	snprintf(ev->peer.addr, sizeof(ev->peer.addr), "127.0.0.1");
 	ev->peer.port = 8443;
 	ev->mode = POLICY_ENFORCE;
-	ev->policy_version = "2026-11-22.1";
-	ev->expected = expected;
+	snprintf(ev->policy_version, sizeof(ev->policy_version), "2026-11-22.1");
+	memcpy(ev->expected, expected, sizeof(expected));
 	ev->nexpected = 2;
 	ev->pinned = true;
 	ev->pin_matched = false;
@@ -426,12 +426,12 @@ static void hostile_strings_are_bounded_and_made_valid(void **state)
 	memset(long_version, 'v', sizeof(long_version) - 3);
 	/* an é straddling the bound */
 	memcpy(long_version + WIRE_MAX_STRING - 1, "\xc3\xa9", 2);
-	ev->policy_version = long_version;
+	ev->tls_version = long_version;
 	snprintf(ev->peer.host, sizeof(ev->peer.host),
 		 "a\xff" "b\x01" "c\xc3\xa9\x1b[31m\xed\xa0\x80");
 	e = pack_unpack(ev);
 	assert_string_equal(e->host, "a?b?c\xc3\xa9?[31m???");
-	assert_int_equal(strlen(e->policy_version), WIRE_MAX_STRING - 1);
+	assert_int_equal(strlen(e->tls_version), WIRE_MAX_STRING - 1);
 	assert_collector_accepts(e);
 	pinshim__event__free_unpacked(e, NULL);
 

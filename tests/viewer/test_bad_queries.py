@@ -10,6 +10,7 @@ import subprocess
 import unittest
 
 from vlib import VIEW_BIN, Collector, Fleet, FleetCase
+from collector import SCHEMA_VERSION  # noqa: E402
 
 REPORTS = (["summary"], ["diagnose"], ["rollout"], ["chain", "api.test"])
 
@@ -72,13 +73,14 @@ class BadQueries(FleetCase):
         f = self.loaded()
         f.c.stop()
         db = sqlite3.connect(f.db)
-        db.execute("PRAGMA user_version = 3")
+        other = SCHEMA_VERSION + 1
+        db.execute("PRAGMA user_version = %d" % other)
         db.commit()
         db.close()
         for args in REPORTS + (["failures"],):
             r = view("--db", f.db, *args)
-            self.assertRefused(r, 1, "db %s has schema version 3, this build "
-                               "reads 2" % f.db, args)
+            self.assertRefused(r, 1, "db %s has schema version %d, this build "
+                               "reads %d" % (f.db, other, SCHEMA_VERSION), args)
 
     def test_not_a_pinshim_database(self):
         f = Fleet(self, start=False)

@@ -39,8 +39,9 @@ class Summary(FleetCase):
     def test_json(self):
         s = self.f.json("summary")
         self.assertEqual(set(s), {"from", "to", "handshakes", "successes",
-                                  "failures", "failure_rate", "events",
-                                  "kinds", "decisions", "hosts"})
+                                  "failures", "failure_rate", "resumed",
+                                  "resumed_failed", "events", "kinds",
+                                  "decisions", "hosts"})
         self.assertEqual((s["handshakes"], s["successes"], s["failures"],
                           s["events"]), (177, 150, 27, 27))
         self.assertAlmostEqual(s["failure_rate"], 27 / 177)
@@ -51,9 +52,9 @@ class Summary(FleetCase):
         self.assertEqual(s["to"], hour_text(self.f.hour + HOUR))
         api, web = s["hosts"]
         self.assertEqual(set(api), {"host", "handshakes", "successes",
-                                    "failures", "failure_rate", "events",
-                                    "first_seen", "last_seen", "mode",
-                                    "kinds"})
+                                    "failures", "failure_rate", "resumed",
+                                    "resumed_failed", "events", "first_seen",
+                                    "last_seen", "mode", "kinds"})
         self.assertEqual((api["host"], api["handshakes"], api["failures"],
                           api["events"], api["mode"]),
                          ("api.test", 125, 25, 25, "mixed"))
@@ -90,10 +91,10 @@ class Summary(FleetCase):
                          "untrusted_issuer 2")
         self.assertEqual(lines[2], "  by decision: would_block 20, blocked 7")
         self.assertRegex(lines[4], r"^HOST\s+HANDSHAKES\s+FAILED\s+RATE\s+"
-                         r"EVENTS\s+MODE\s+KINDS$")
-        self.assertRegex(lines[5], r"^api\.test\s+125\s+25\s+20\.0%\s+25\s+"
+                         r"RESUMED\s+EVENTS\s+MODE\s+KINDS$")
+        self.assertRegex(lines[5], r"^api\.test\s+125\s+25\s+20\.0%\s+0\s+25\s+"
                          r"mixed\s+pin_mismatch 20, expired 5$")
-        self.assertRegex(lines[6], r"^web\.test\s+52\s+2\s+3\.8%\s+2\s+"
+        self.assertRegex(lines[6], r"^web\.test\s+52\s+2\s+3\.8%\s+0\s+2\s+"
                          r"enforce\s+untrusted_issuer 2$")
 
 
