@@ -66,17 +66,24 @@ class Reload(H.ShimTestCase):
         self.seen = []
         p = subprocess.Popen(argv, env=self.shim.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-        self.addCleanup(self.finish, p)
+        self.loops.append(p)
         return p
+
+    def setUp(self):
+        super().setUp()
+        self.loops = []
+
+    def tearDown(self):
+        # before the harness removes the directory the loop writes into
+        for p in self.loops:
+            self.finish(p)
+        super().tearDown()
 
     def finish(self, p):
         """Stops the loop: every handshake it made, and its stderr."""
         if p.poll() is not None and hasattr(self, "err"):
             return self.seen, self.err
-        try:
-            open(self.stop, "w").close()
-        except FileNotFoundError:   # the test's directory is gone: tearDown
-            p.kill()
+        open(self.stop, "w").close()
         try:
             out, err = p.communicate(timeout=30)
         except subprocess.TimeoutExpired:
