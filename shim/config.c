@@ -135,8 +135,6 @@ static struct shim_config *snapshot_load(struct file_id *id)
 	if (c == NULL)
 		return NULL;
 	atomic_init(&c->refs, 1);         /* the reference "current" holds */
-	c->mode_override = settings.mode_override;
-	c->fail_closed = settings.fail_closed;
 	/* policy_load reports the first error in policy_error; the finer
 	 * findings are for `pinshim check`, not for the host's stderr. */
 	c->policy = policy_load(settings.policy_path, NULL, NULL,
@@ -159,7 +157,7 @@ static void snapshot_free(struct shim_config *c)
 static struct event *policy_error_event(const struct shim_config *c,
 					const char *what)
 {
-	struct event *ev = event_new(EV_POLICY_ERROR, c->fail_closed
+	struct event *ev = event_new(EV_POLICY_ERROR, settings.fail_closed
 				     ? EV_BLOCKED : EV_ALLOWED);
 
 	/* cut to the message's room, as any event text is */
@@ -229,8 +227,6 @@ static void first_load(void)
 		snprintf(c->policy_error, sizeof(c->policy_error),
 			 "%s: out of memory", settings.policy_path);
 		atomic_init(&c->refs, 1);
-		c->mode_override = settings.mode_override;
-		c->fail_closed = settings.fail_closed;
 	}
 	/* The policy the process starts with also says where events go;
 	 * a reload changes pins, modes and version, not those. */
@@ -238,7 +234,7 @@ static void first_load(void)
 	current = c;
 	if (c->policy_failed) {
 		shim_log(LOG_ERROR, "policy not loaded, %s: %s",
-			 c->fail_closed ? "failing closed (every handshake fails)"
+			 settings.fail_closed ? "failing closed (every handshake fails)"
 					: "failing open (observe only)",
 			 c->policy_error);
 		atomic_store(&pending_event, policy_error_event(c, ""));
@@ -371,8 +367,8 @@ void config_release(const struct shim_config *cc)
 enum policy_mode config_mode(const struct shim_config *c,
 			     const struct policy_host *h)
 {
-	if (c->mode_override >= 0)
-		return (enum policy_mode)c->mode_override;
+	if (settings.mode_override >= 0)
+		return (enum policy_mode)settings.mode_override;
 	if (c->policy == NULL)
 		return POLICY_OBSERVE;
 	return h != NULL ? policy_host_mode(c->policy, h) : c->policy->mode;

@@ -1,14 +1,15 @@
-/* The libraries libpinshim.so uses beyond libc, opened on first use.
+/* The libraries the core (libpinshim-core.so) uses beyond libc, each
+ * opened when first needed.
  *
- * Whatever a preloaded library NEEDs is loaded, relocated and initialised in
- * every process on the machine, the thousands that never open a TLS
- * connection included.  So libpinshim.so links none of them: the shim's
- * code calls libinih, json-c, protobuf-c and zlib by their usual names, and
- * the definitions it binds to are the hidden trampolines below, which open
- * the library (RTLD_LOCAL: it stays out of the program's symbol scope) the
- * first time one of its functions is needed and jump to the real function.
- * libinih is first needed by the first handshake (the policy); the others
- * only by the sender thread.  libunwind is opened the same way by stack.c.
+ * The core is opened on a process's first handshake, but most handshaking
+ * processes never need most of these: json-c, protobuf-c and zlib serve
+ * only delivery (the sender thread), libinih only the policy.  So the core
+ * links none of them: its code calls libinih, json-c, protobuf-c and zlib
+ * by their usual names, and the definitions it binds to are the hidden
+ * trampolines below, which open the library (RTLD_LOCAL: it stays out of
+ * the program's symbol scope) the first time one of its functions is
+ * needed and jump to the real function.  libunwind is opened the same way
+ * by stack.c.
  *
  * Programs that link these libraries (the CLI, the test drivers) use
  * lazy_linked.c instead of this file.

@@ -1,6 +1,6 @@
 /* lazy_need() for programs that link libinih, json-c, protobuf-c and zlib
  * (the CLI, the test drivers): the libraries are there from the start.
- * libpinshim.so uses lazy.c, which opens them on first use. */
+ * libpinshim-core.so uses lazy.c, which opens them on first use. */
 #include "shim.h"
 
 bool lazy_need(enum lazy_lib which)

@@ -595,8 +595,7 @@ static void conn_fail(struct sender *s, enum log_level level, const char *fmt,
 	if (!s->outage_logged)
 		shim_log(level, "collector %s: %s; batches are spooled to %s "
 			 "until it is back", collector(), why,
-			 config_settings()->spool_dir ? config_settings()->spool_dir
-						 : "(no spool)");
+			 config_settings()->spool_dir);  /* never NULL */
 	s->outage_logged = true;
 	if (s->ai != NULL && !s->exiting) {   /* look the name up again */
 		freeaddrinfo(s->ai);

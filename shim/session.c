@@ -66,7 +66,7 @@ static bool may_resume(const struct shim_config *c, const char *host,
 	const struct policy_host *h;
 
 	if (c->policy_failed)
-		return !c->fail_closed;
+		return !config_settings()->fail_closed;
 	h = policy_match(c->policy, host);
 	if (h == NULL || config_mode(c, h) != POLICY_ENFORCE ||
 	    policy_host_expired(h, time(NULL)))
@@ -80,9 +80,7 @@ void session_before_resume(SSL *s)
 	struct peer p;
 	bool ok;
 
-	if (!ossl.SSL_in_before(s) || ossl.SSL_is_server(s) ||
-	    ossl.SSL_get_session(s) == NULL)
-		return;
+	/* the front calls this for a client in SSL_in_before with a session */
 	peer_name(s, &p);
 	c = config_acquire();
 	ok = may_resume(c, p.host, mark_of(s));

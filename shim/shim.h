@@ -50,8 +50,6 @@ struct shim_config {
 	_Atomic int refs;
 	const struct policy *policy; /* NULL when it could not be read */
 	bool policy_failed;          /* unreadable/invalid */
-	bool fail_closed;            /* settings' */
-	int mode_override;           /* settings' */
 	char policy_error[512];      /* "path:line: message" when failed */
 };
 /* Handshake path: at most one stat(2) a second, to see a changed file. */

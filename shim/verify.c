@@ -65,7 +65,7 @@ static bool pin_mismatch(const struct check *c)
 
 static enum reason block_reason(const struct check *c)
 {
-	if (c->cfg->policy_failed && c->cfg->fail_closed)
+	if (c->cfg->policy_failed && config_settings()->fail_closed)
 		return REASON_POLICY;
 	if (pin_mismatch(c) && !c->expired &&
 	    c->mode == POLICY_ENFORCE)
