@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "pin.h"
+#include "policy.h"
 
 /* Exit statuses shared by the commands. */
 #define EXIT_USAGE 2            /* pin, check, the top level */
@@ -22,6 +23,13 @@
 /* main.c */
 /* Prints the usage of command (NULL: all commands) to out. */
 void usage(FILE *out, const char *command);
+/* "pinshim COMMAND: WHAT ARG" and COMMAND's usage on stderr; EXIT_USAGE. */
+int usage_error(const char *command, const char *what, const char *arg);
+
+/* cmd_check.c: one lint finding as `pinshim check` prints it,
+ * FILE:LINE: error|warning: message (no LINE when line is 0). */
+void lint_print(FILE *out, const char *path, enum policy_severity sev,
+		int line, const char *msg);
 
 /* cmd_run.c, cmd_pin.c, cmd_check.c: argv[0] is the command name.
  * Each returns the process exit status (run returns only on failure). */
@@ -66,7 +74,21 @@ int preload_add(struct preload *p, const char *lib);
 bool preload_empty(const struct preload *p);
 /* Atomically replaces path with p (mode and owner kept).  0, -1 errno. */
 int preload_write(const char *path, const struct preload *p);
-int preload_unlink(const char *path);
+
+/* replace.c */
+struct file_attrs {
+	mode_t mode;
+	bool keep_owner;        /* chown to uid:gid (else the creator's) */
+	uid_t uid;
+	gid_t gid;
+};
+/* Atomically replaces path with what fill(fd, arg) writes (0, or -1 with
+ * errno), with attributes a; path's directory is fsync'd after the rename.
+ * 0, or -1 with errno (path untouched). */
+int file_replace(const char *path, const struct file_attrs *a,
+		 int (*fill)(int fd, void *arg), void *arg);
+/* Removes path (gone already is fine), then fsyncs its directory.  0 or -1. */
+int file_remove(const char *path);
 
 /* certs.c */
 /* Reads every certificate of a PEM file (other PEM blocks are skipped) or a

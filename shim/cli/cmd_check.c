@@ -12,15 +12,21 @@ struct lint {
 	int worst;              /* 0, POLICY_WARNING or POLICY_ERROR */
 };
 
-static void print_finding(struct lint *l, enum policy_severity sev, int line,
-			  const char *msg)
+void lint_print(FILE *out, const char *path, enum policy_severity sev,
+		int line, const char *msg)
 {
 	const char *what = sev == POLICY_ERROR ? "error" : "warning";
 
 	if (line > 0)
-		printf("%s:%d: %s: %s\n", l->path, line, what, msg);
+		fprintf(out, "%s:%d: %s: %s\n", path, line, what, msg);
 	else
-		printf("%s: %s: %s\n", l->path, what, msg);
+		fprintf(out, "%s: %s: %s\n", path, what, msg);
+}
+
+static void print_finding(struct lint *l, enum policy_severity sev, int line,
+			  const char *msg)
+{
+	lint_print(stdout, l->path, sev, line, msg);
 	if ((int)sev > l->worst)
 		l->worst = (int)sev;
 }

@@ -19,24 +19,10 @@
 /* Left by enable when it created the preload list: disable may remove it. */
 #define CREATED_MARK POLICY_MACHINE_DIR "/preload-created"
 
-static int usage_error(const char *cmd, const char *what, const char *arg)
-{
-	fprintf(stderr, "pinshim %s: %s%s\n", cmd, what, arg ? arg : "");
-	usage(stderr, cmd);
-	return EXIT_USAGE;
-}
-
 static void on_finding(void *arg, enum policy_severity sev, int line,
 		       const char *msg)
 {
-	const char *path = arg;
-
-	if (line > 0)
-		fprintf(stderr, "%s:%d: %s: %s\n", path, line,
-			sev == POLICY_ERROR ? "error" : "warning", msg);
-	else
-		fprintf(stderr, "%s: %s: %s\n", path,
-			sev == POLICY_ERROR ? "error" : "warning", msg);
+	lint_print(stderr, arg, sev, line, msg);
 }
 
 /* The policy lints without errors (warnings are shown).  0, or -1. */
@@ -55,35 +41,34 @@ static int policy_ok(const char *path)
 	return 0;
 }
 
-/* Copies src over POLICY_MACHINE_PATH atomically, 0644.  0, or -1 reported. */
-static int install_policy(const char *src)
+/* file_replace's fill: the rest of the file *arg is open on. */
+static int copy_from(int out, void *arg)
 {
-	char tmp[] = POLICY_MACHINE_PATH ".pinshim-XXXXXX", buf[65536];
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
-	ssize_t n = 0;
+	int in = *(int *)arg;
+	char buf[65536];
+	ssize_t n;
 
-	if (in < 0 || (mkdir(POLICY_MACHINE_DIR, 0755) != 0 && errno != EEXIST) ||
-	    (out = mkostemp(tmp, O_CLOEXEC)) < 0)
-		goto fail;
 	while ((n = read(in, buf, sizeof(buf))) > 0)
 		if (write(out, buf, (size_t)n) != n)
-			goto fail;
-	if (n < 0 || fchmod(out, 0644) != 0 || fsync(out) != 0 ||
-	    close(out) != 0 || rename(tmp, POLICY_MACHINE_PATH) != 0) {
-		out = -1;
-		goto fail;
-	}
-	close(in);
-	return 0;
-fail:
-	fprintf(stderr, "pinshim enable: cannot install %s as %s: %s\n", src,
-		POLICY_MACHINE_PATH, strerror(errno));
-	if (out >= 0)
-		close(out);
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+/* Copies src over POLICY_MACHINE_PATH atomically, 0644 (every preloaded
+ * process reads it).  0, or -1 reported. */
+static int install_policy(const char *src)
+{
+	const struct file_attrs a = { .mode = 0644 };
+	int in = open(src, O_RDONLY | O_CLOEXEC), rc = -1;
+
+	if (in >= 0 && (mkdir(POLICY_MACHINE_DIR, 0755) == 0 || errno == EEXIST))
+		rc = file_replace(POLICY_MACHINE_PATH, &a, copy_from, &in);
+	if (rc != 0)
+		fprintf(stderr, "pinshim enable: cannot install %s as %s: %s\n",
+			src, POLICY_MACHINE_PATH, strerror(errno));
 	if (in >= 0)
 		close(in);
-	unlink(tmp);
-	return -1;
+	return rc;
 }
 
 /* enable's checks: the library and the policy.  0, or -1 reported. */
@@ -180,7 +165,7 @@ int cmd_disable(int argc, char **argv)
 		return 0;
 	}
 	if (preload_empty(&p) && access(CREATED_MARK, F_OK) == 0) {
-		rc = preload_unlink(PRELOAD_PATH);
+		rc = file_remove(PRELOAD_PATH);
 		if (rc == 0)
 			unlink(CREATED_MARK);
 	} else {

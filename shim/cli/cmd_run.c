@@ -20,8 +20,7 @@ struct run_opts {
 
 static int run_usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "pinshim run: %s%s\n", what, arg != NULL ? arg : "");
-	usage(stderr, "run");
+	usage_error("run", what, arg);
 	return -1;
 }
 

@@ -369,12 +369,10 @@ int cmd_status(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") != 0) {
-			fprintf(stderr, "pinshim status: unexpected argument: "
-				"%s\n", argv[i]);
-			usage(stderr, "status");
 			json_object_put(st.j);
 			json_object_put(st.problems);
-			return EXIT_USAGE;
+			return usage_error("status", "unexpected argument: ",
+					   argv[i]);
 		}
 		json = true;
 	}

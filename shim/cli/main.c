@@ -89,6 +89,13 @@ void usage(FILE *out, const char *command)
 	fprintf(out, "\npinshim COMMAND --help describes one command.\n");
 }
 
+int usage_error(const char *command, const char *what, const char *arg)
+{
+	fprintf(stderr, "pinshim %s: %s%s\n", command, what, arg ? arg : "");
+	usage(stderr, command);
+	return EXIT_USAGE;
+}
+
 static int is_help(const char *arg)
 {
 	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;

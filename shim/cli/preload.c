@@ -1,11 +1,9 @@
 /* /etc/ld.so.preload, the machine's preload list: read, and written back
- * atomically (a temporary file beside it, fsync, rename, fsync of /etc),
- * with every line that is not pinshim's kept as it was and the file's mode
+ * atomically (replace.c), with every line that is not pinshim's kept as it was and the file's mode
  * and owner kept.  The loader reads it at every exec, setuid programs
  * included: a torn or half-written file would be read by the next exec. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,8 +186,10 @@ bool preload_empty(const struct preload *p)
 	return true;
 }
 
-static int write_all(int fd, const struct preload *p)
+static int write_all(int fd, void *arg)
 {
+	const struct preload *p = arg;
+
 	for (size_t i = 0; i < p->n; i++) {
 		size_t n = strlen(p->lines[i]);
 
@@ -200,56 +200,10 @@ static int write_all(int fd, const struct preload *p)
 	return 0;
 }
 
-static void sync_parent(const char *path)
-{
-	char *copy = strdup(path);
-	int fd = copy != NULL ? open(dirname(copy), O_RDONLY | O_DIRECTORY |
-					     O_CLOEXEC) : -1;
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 int preload_write(const char *path, const struct preload *p)
 {
-	char tmp[PATH_MAX];
-	int fd, e;
+	const struct file_attrs a = { .mode = p->mode, .keep_owner = p->exists,
+				      .uid = p->uid, .gid = p->gid };
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.pinshim-XXXXXX", path) >=
-	    sizeof(tmp))
-		return -1;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fchmod(fd, p->mode) != 0 ||
-	    (p->exists && fchown(fd, p->uid, p->gid) != 0) ||
-	    write_all(fd, p) != 0 || fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	sync_parent(path);
-	return 0;
-fail:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	errno = e;
-	return -1;
-}
-
-int preload_unlink(const char *path)
-{
-	if (unlink(path) != 0 && errno != ENOENT)
-		return -1;
-	sync_parent(path);
-	return 0;
+	return file_replace(path, &a, write_all, (void *)p);
 }
