@@ -129,10 +129,10 @@ class DeliveryCase(H.ShimTestCase):
     def policy_with_collector(self, address=None, hosts=None, mode="enforce"):
         hosts = hosts if hosts is not None else [
             Host("pinned.test", pins=[self.P["leaf"], BOGUS])]
-        text = H.policy_text(hosts, mode=mode, version="delivery-1")
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\ntoken = %s\n"
-                            % (address or self.collector.address, self.token), 1)
-        self.shim.write_policy(text=text)
+        keys = {"collector": address or self.collector.address,
+                "token": self.token}
+        self.shim.write_policy(text=H.policy_text(
+            hosts, mode=mode, version="delivery-1", keys=keys))
 
     def delivery_env(self, log="info", events=False, extra=None):
         env = self.shim.env(log=log, events=events)

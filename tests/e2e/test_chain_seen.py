@@ -30,13 +30,9 @@ class ChainSeen(H.ShimTestCase):
         super().setUp()
         self.collector = Collector(self.tmp, token="chain-seen-secret").start()
         self.addCleanup(self.collector.stop)
-        text = H.policy_text([Host("pinned.test",
-                                   pins=[self.P["leaf"], BOGUS])],
-                             mode="observe", version="cs-1")
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\n"
-                            "token = %s\n" % (self.collector.address,
-                                              self.collector.token_file), 1)
-        self.shim.write_policy(text=text)
+        self.shim.write_policy(text=H.policy_text(
+            [Host("pinned.test", pins=[self.P["leaf"], BOGUS])],
+            mode="observe", version="cs-1", keys=self.collector.policy_keys()))
         self.spool = os.path.join(self.tmp, "spool")
 
     def run_ok(self, kind, chain, count=None):

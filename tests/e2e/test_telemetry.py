@@ -41,11 +41,11 @@ class EndToEnd(H.ShimTestCase):
         self.addCleanup(self.collector.stop)
 
     def write_policy(self, mode, token=None):
-        text = H.policy_text([Host("pinned.test", pins=[self.P["leaf"], BOGUS])],
-                             mode=mode, version="e2e-7")
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\ntoken = %s\n"
-                            % (self.collector.address, token or self.token), 1)
-        self.shim.write_policy(text=text)
+        keys = self.collector.policy_keys()
+        keys["token"] = token or self.token
+        self.shim.write_policy(text=H.policy_text(
+            [Host("pinned.test", pins=[self.P["leaf"], BOGUS])],
+            mode=mode, version="e2e-7", keys=keys))
 
     def wait_failures(self, n, **filters):
         deadline = time.time() + 20

@@ -708,10 +708,10 @@ class Lab:
     def policy(self, version, hosts, mode="observe", name=None):
         if isinstance(hosts, dict):
             hosts = [H.Host(h, pins=p) for h, p in hosts.items()]
-        text = H.policy_text(hosts, mode=mode, version=version)
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\n"
-                            "token = %s\n" % (self.collector.address,
-                                              self.collector.token_file), 1)
+        # an ExternalCollector too: always a token
+        text = H.policy_text(hosts, mode=mode, version=version,
+                             keys={"collector": self.collector.address,
+                                   "token": self.collector.token_file})
         with self._lock:
             self._policy_n += 1
             n = self._policy_n

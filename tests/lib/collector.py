@@ -3,6 +3,7 @@
     c = Collector(tmpdir, token="secret")   # or token=PATH of a token file
     c.start()                   # --listen 127.0.0.1:0, reads "listening on"
     c.address                   # "127.0.0.1:PORT"
+    c.policy_keys()             # {"collector": ..., "token": ...} for a policy
     c.failures(host="api.test") # pinshim-view failures --json → list
     c.stats()                   # pinshim-collector --stats --json → dict
     c.stop()                    # SIGTERM, wait: returns the exit status
@@ -83,6 +84,13 @@ class Collector:
         self.port = None
         self._log_path = os.path.join(tmpdir, "collector.log")
         self._log = None
+
+    def policy_keys(self):
+        """The [policy] keys that send a shim's events here (started)."""
+        keys = {"collector": self.address}
+        if self.token_file:
+            keys["token"] = self.token_file
+        return keys
 
     # -- the process --------------------------------------------------------
 

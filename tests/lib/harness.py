@@ -156,8 +156,11 @@ class Host:
         return "\n".join(lines) + "\n"
 
 
-def policy_text(hosts=(), mode="observe", version="test-1"):
+def policy_text(hosts=(), mode="observe", version="test-1", keys=None):
+    """A policy: [policy] with version, mode and keys (a dict of more
+    [policy] keys, such as Collector.policy_keys()), then the hosts."""
     out = ["; written by tests/lib/harness.py", "[policy]"]
+    out += ["%s = %s" % kv for kv in (keys or {}).items()]
     if version is not None:
         out.append("version = %s" % version)
     if mode is not None:

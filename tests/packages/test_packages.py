@@ -205,12 +205,9 @@ def curl(m, policy, port, env=None):
 
 
 def policy(pins, mode, collector=None):
-    text = H.policy_text([H.Host("pinned.test", pins=pins)], mode=mode,
-                         version="pkgtest-1")
-    if collector:
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\n"
-                            % collector, 1)
-    return text
+    return H.policy_text([H.Host("pinned.test", pins=pins)], mode=mode,
+                         version="pkgtest-1",
+                         keys={"collector": collector} if collector else None)
 
 
 def check_pinning(m, pki, srv):

@@ -174,10 +174,9 @@ class ResumedCounters(H.ShimTestCase):
         self.addCleanup(self.collector.stop)
 
     def write_policy(self, pins, mode):
-        text = H.policy_text([Host("pinned.test", pins=pins, mode=mode)])
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\ntoken = %s\n"
-                            % (self.collector.address, self.token), 1)
-        self.shim.write_policy(text=text)
+        self.shim.write_policy(text=H.policy_text(
+            [Host("pinned.test", pins=pins, mode=mode)],
+            keys=self.collector.policy_keys()))
 
     def counts(self, want_total):
         deadline = time.time() + 15

@@ -42,9 +42,8 @@ class RealClients(unittest.TestCase):
 
     def policy(self, hosts):
         text = H.policy_text([H.Host(h, pins=p) for h, p in hosts.items()],
-                             mode="observe", version="viewer-1")
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\ntoken = "
-                            "%s\n" % (self.c.address, self.c.token_file), 1)
+                             mode="observe", version="viewer-1",
+                             keys=self.c.policy_keys())
         path = os.path.join(self.tmp, "policy.ini")
         with open(path, "w") as f:
             f.write(text)

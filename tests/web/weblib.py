@@ -176,13 +176,9 @@ class Fleet:
         pki = H.pki()
         pool = H.ServerPool(pki)
         shim = H.Shim(self.tmp)
-        text = H.policy_text([Host("pinned.test",
-                                   pins=[pki.pins["leaf"], BOGUS])],
-                             mode="observe", version="web-1")
-        text = text.replace("[policy]\n", "[policy]\ncollector = %s\n"
-                            "token = %s\n" % (self.c.address,
-                                              self.c.token_file), 1)
-        shim.write_policy(text=text)
+        shim.write_policy(text=H.policy_text(
+            [Host("pinned.test", pins=[pki.pins["leaf"], BOGUS])],
+            mode="observe", version="web-1", keys=self.c.policy_keys()))
         env = {"PINSHIM_SPOOL": os.path.join(self.tmp, "spool"),
                "PINSHIM_NETWORK": "lab-net"}
         kinds = ["python", "tlsclient:connect"] + ([] if ASAN else ["curl"])
