@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	build-essential pkg-config meson ninja-build
-	libssl-dev libinih-dev libjson-c-dev libcmocka-dev
+	libssl-dev libjson-c-dev libcmocka-dev
 	libprotobuf-c-dev protobuf-c-compiler libunwind-dev libsqlite3-dev
 	zlib1g-dev sqlite3
 	openssl curl python3 faketime valgrind

@@ -2,6 +2,7 @@
 # Fuzzes one of pinshim's parsers with libFuzzer (clang from Debian):
 #
 #   scripts/fuzz.sh [frame|policy] [SECONDS]      (default: frame 60)
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh policy 0   stop after N inputs instead
 #
 #   frame   every byte the collector reads from a sender: framing, the
 #           protobuf decoders, the bounds, the store's checks and inserts
@@ -59,12 +60,15 @@ if [ "$target" = frame ]; then
 else
 	# shellcheck disable=SC2046
 	"$cc" "${cflags[@]}" -Ishim \
-		tests/fuzz/fuzz_policy.c shim/policy.c shim/pin.c shim/ossl.c \
-		$(pkg-config --cflags --libs inih libssl libcrypto) -ldl \
+		tests/fuzz/fuzz_policy.c shim/policy.c shim/policy_hosts.c shim/pin.c \
+		shim/ossl.c \
+		$(pkg-config --cflags --libs libssl libcrypto) -ldl \
 		-o "$out/fuzz-policy"
-	extra=(-max_len=4096)
+	extra=(-max_len=20000)
 fi
 
+limit=(-max_total_time="$seconds")
+[ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
 cd "$out"
-exec "./fuzz-$target" -max_total_time="$seconds" -print_final_stats=1 \
+exec "./fuzz-$target" "${limit[@]}" -print_final_stats=1 \
 	"${extra[@]}" "corpus-$target" "$root/tests/fuzz/corpus/$target"

@@ -55,10 +55,10 @@ static struct shim_config *current;
 static struct file_id seen;           /* the file last loaded or tried */
 static atomic_llong last_check;       /* CLOCK_MONOTONIC_COARSE second */
 static atomic_bool reloading;
-/* The first load's policy_error event, emitted by the first acquire after
+/* The first load's policy_error events, emitted by the first acquire after
  * loading: emitting inside the pthread_once would re-enter it from the
  * queue and deadlock. */
-static _Atomic(struct event *) pending_event;
+static atomic_bool report_pending;
 
 /* ---- the environment ---- */
 
@@ -154,8 +154,7 @@ static void snapshot_free(struct shim_config *c)
 	free(c);
 }
 
-static struct event *policy_error_event(const struct shim_config *c,
-					const char *what)
+static struct event *policy_error_event(const char *what, const char *why)
 {
 	struct event *ev = event_new(EV_POLICY_ERROR, settings.fail_closed
 				     ? EV_BLOCKED : EV_ALLOWED);
@@ -163,9 +162,43 @@ static struct event *policy_error_event(const struct shim_config *c,
 	/* cut to the message's room, as any event text is */
 	if (ev != NULL)
 		snprintf(ev->message, sizeof(ev->message), "%s%.*s", what,
-			 (int)(sizeof(ev->message) - 1 - strlen(what)),
-			 c->policy_error);
+			 (int)(sizeof(ev->message) - 1 - strlen(what)), why);
 	return ev;
+}
+
+/* Sections of a loaded policy refused for an error: the rest is in force,
+ * these are not.  One error line and one policy_error event each, per
+ * version of the file. */
+static void report_problems(const struct shim_config *c)
+{
+	const struct policy *p = c->policy;
+
+	for (size_t i = 0; p != NULL && i < p->nproblems; i++) {
+		struct event *ev = policy_error_event("", p->problems[i]);
+
+		shim_log(LOG_ERROR, "%s; %s", p->problems[i],
+			 settings.fail_closed
+			 ? "its handshakes fail (PINSHIM_FAIL=closed)"
+			 : "its pins are not checked (failing open)");
+		if (ev != NULL)
+			sink_emit(ev);
+	}
+}
+
+/* The first load's findings, reported by the first acquire. */
+static void report_first_load(const struct shim_config *c)
+{
+	if (c->policy_failed) {
+		struct event *ev = policy_error_event("", c->policy_error);
+
+		shim_log(LOG_ERROR, "policy not loaded, %s: %s",
+			 settings.fail_closed ? "failing closed (every handshake fails)"
+					: "failing open (observe only)",
+			 c->policy_error);
+		if (ev != NULL)
+			sink_emit(ev);
+	}
+	report_problems(c);
 }
 
 /* ---- the first load ---- */
@@ -232,13 +265,7 @@ static void first_load(void)
 	 * a reload changes pins, modes and version, not those. */
 	read_delivery(c->policy);
 	current = c;
-	if (c->policy_failed) {
-		shim_log(LOG_ERROR, "policy not loaded, %s: %s",
-			 settings.fail_closed ? "failing closed (every handshake fails)"
-					: "failing open (observe only)",
-			 c->policy_error);
-		atomic_store(&pending_event, policy_error_event(c, ""));
-	}
+	atomic_store(&report_pending, true);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -265,9 +292,9 @@ static void install(struct shim_config *n, const struct file_id *id)
 		current = n;
 	pthread_mutex_unlock(&lock);
 	if (n->policy_failed) {
-		struct event *ev = policy_error_event(n, keep
+		struct event *ev = policy_error_event(keep
 			? "new policy not loaded, the previous one stays in "
-			  "force: " : "");
+			  "force: " : "", n->policy_error);
 
 		shim_log(LOG_ERROR, "policy changed but not loaded, %s: %s",
 			 keep ? "the previous one stays in force"
@@ -277,6 +304,7 @@ static void install(struct shim_config *n, const struct file_id *id)
 	} else {
 		shim_log(LOG_INFO, "policy %s reloaded: version %s",
 			 settings.policy_path, n->policy->version);
+		report_problems(n);
 	}
 	config_release(keep ? n : old);
 }
@@ -340,17 +368,16 @@ static void check_for_change(void)
 const struct shim_config *config_acquire(void)
 {
 	struct shim_config *c;
-	struct event *ev;
 
 	config_settings();
-	if (atomic_load_explicit(&pending_event, memory_order_relaxed) != NULL &&
-	    (ev = atomic_exchange(&pending_event, NULL)) != NULL)
-		sink_emit(ev);
 	check_for_change();
 	pthread_mutex_lock(&lock);
 	c = current;
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&lock);
+	if (atomic_load_explicit(&report_pending, memory_order_relaxed) &&
+	    atomic_exchange(&report_pending, false))
+		report_first_load(c);
 	return c;
 }
 

@@ -3,8 +3,8 @@
  *
  * The core is opened on a process's first handshake, but most handshaking
  * processes never need most of these: json-c, protobuf-c and zlib serve
- * only delivery (the sender thread), libinih only the policy.  So the core
- * links none of them: its code calls libinih, json-c, protobuf-c and zlib
+ * only delivery (the sender thread).  So the core
+ * links none of them: its code calls json-c, protobuf-c and zlib
  * by their usual names, and the definitions it binds to are the hidden
  * trampolines below, which open the library (RTLD_LOCAL: it stays out of
  * the program's symbol scope) the first time one of its functions is
@@ -23,9 +23,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* ini.h would give ini_parse_stream default visibility: ours is hidden. */
-#define INI_API
-#include <ini.h>
 #include <json-c/json.h>
 #include <protobuf-c/protobuf-c.h>
 #include <zlib.h>
@@ -34,7 +31,6 @@
  * ours keeps defaults and their comparisons inside this library. */
 const char protobuf_c_empty_string[] = "";
 
-#define INIH_FNS(X) X(ini_parse_stream)
 #define JSONC_FNS(X)                                                           \
 	X(json_object_new_object) X(json_object_new_array)                     \
 	X(json_object_new_string) X(json_object_new_int64)                     \
@@ -49,7 +45,6 @@ const char protobuf_c_empty_string[] = "";
 
 #define MEMBER(name) __typeof__(&name) name;
 static struct {
-	INIH_FNS(MEMBER)
 	JSONC_FNS(MEMBER)
 	PROTOBUFC_FNS(MEMBER)
 	ZLIB_FNS(MEMBER)
@@ -65,11 +60,9 @@ struct lib {
 
 #define NAME(name) #name,
 #define SLOT(name) (void **)&real.name,
-static const char *const inih_names[] = { INIH_FNS(NAME) NULL };
 static const char *const jsonc_names[] = { JSONC_FNS(NAME) NULL };
 static const char *const protobufc_names[] = { PROTOBUFC_FNS(NAME) NULL };
 static const char *const zlib_names[] = { ZLIB_FNS(NAME) NULL };
-static void *inih_slots[] = { INIH_FNS(SLOT) };
 static void *jsonc_slots[] = { JSONC_FNS(SLOT) };
 static void *protobufc_slots[] = { PROTOBUFC_FNS(SLOT) };
 static void *zlib_slots[] = { ZLIB_FNS(SLOT) };
@@ -77,7 +70,6 @@ static void *zlib_slots[] = { ZLIB_FNS(SLOT) };
 #undef SLOT
 
 static struct lib libs[] = {
-	[LAZY_INIH] = { "libinih.so.1", inih_names, inih_slots, 0 },
 	[LAZY_JSONC] = { "libjson-c.so.5", jsonc_names, jsonc_slots, 0 },
 	[LAZY_PROTOBUFC] = { "libprotobuf-c.so.1", protobufc_names,
 			     protobufc_slots, 0 },
@@ -134,11 +126,6 @@ bool lazy_need(enum lazy_lib which)
 			return fail;                                           \
 		return real.name args;                                         \
 	}
-
-/* -1: inih's own "cannot open" code; policy.c names the library. */
-TRAMPOLINE(LAZY_INIH, int, ini_parse_stream,
-	   (ini_reader reader, void *stream, ini_handler handler, void *user),
-	   (reader, stream, handler, user), -1)
 
 TRAMPOLINE(LAZY_JSONC, struct json_object *, json_object_new_object, (void),
 	   (), NULL)

@@ -1,16 +1,21 @@
 /* The pinning policy (see policy.h, DESIGN.md "Policy").
  *
- * Parsing has two layers.  read_line() is the reader inih pulls lines from:
- * it hands over one physical line per call (so the line count is ours and
- * exact), rejects what inih would silently mangle (over-long lines, which it
- * splits; NUL bytes; control characters), strips leading blanks (inih would
- * take an indented key for the continuation of the previous value), and
- * parses [section] headers itself: inih truncates section names to 50 bytes
- * and never reports a section without keys.  on_key() then handles each
- * key = value through a small table per section.
+ * One pass over the file's lines.  next_line() hands over one physical line
+ * at a time (so line numbers are exact); parse_line() skips blank and
+ * comment lines whatever their length, refuses what is not text (NUL bytes,
+ * control characters, a line over POLICY_MAX_LINE), parses [section]
+ * headers, and splits "key = value" the way INI files have always been
+ * split ('=' or ':', an inline comment starts at a ';' after a blank).
+ * on_key() then handles each key through a small table per section.
+ * (libinih did the splitting once; it cuts lines at 200 bytes, which broke
+ * whole policies on one long comment.)
  *
- * All state lives in struct parse, passed to inih as its user pointer; the
- * finished struct policy is only read afterwards, from any thread. */
+ * An error is the whole file's unless it sits in a [host] section or its
+ * header: then only that section is refused (disabled, listed in
+ * problems), so one typo cannot switch every other host to observe.
+ *
+ * All state lives in struct parse; the finished struct policy is only read
+ * afterwards, from any thread. */
 #include "policy.h"
 
 #include <errno.h>
@@ -24,23 +29,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 #define MSG_MAX 512
 /* Characters of file text quoted in a message: enough to recognise it,
  * never a whole pasted certificate. */
 #define QUOTE_MAX 60
-#define HOST_MAX 253
 #define SECONDS_PER_DAY 86400
 /* After this many errors the file is not a policy (a binary, the wrong
  * file): stop rather than print one error per line of it. */
 #define MAX_ERRORS 50
-/* Far beyond any real policy (100,000 hosts with two pins each is about
- * 17 MiB): a file over it is not one, and must not take a process's
- * memory. */
-#define POLICY_MAX_BYTES (32 << 20)
 
-enum section { SEC_NONE, SEC_POLICY, SEC_HOST, SEC_SKIP };
+/* SEC_SKIP: an unknown section (warned, ignored); SEC_BAD: a [host]
+ * header that was refused (its lines are ignored). */
+enum section { SEC_NONE, SEC_POLICY, SEC_HOST, SEC_SKIP, SEC_BAD };
 
 struct parse {
 	struct policy *pol;
@@ -52,7 +52,9 @@ struct parse {
 	char *buf;              /* getline()'s buffer */
 	size_t cap;
 	int lineno;
-	int nerrors;
+	int nerrors;            /* all of them: MAX_ERRORS stops the parse */
+	int fatal;              /* those that refuse the whole file */
+	bool section_failed;    /* the current section has its problem */
 	int read_errno;
 	size_t bytes;           /* read so far */
 	int oom;
@@ -74,8 +76,47 @@ struct key {
 	int repeatable;
 };
 
-/* Formats one finding and hands it to the caller's report function; the
- * first error is also kept as "path:line: msg" for err. */
+/* Keeps the first error of a refused section as one of the policy's
+ * problems: "path:line: [host NAME] not in force: msg". */
+static void section_problem(struct parse *ps, int line, const char *msg)
+{
+	struct policy *p = ps->pol;
+	char text[MSG_MAX + 64 + POLICY_HOST_MAX], **grown;
+
+	if (ps->sec == SEC_HOST) {
+		p->hosts[ps->host].disabled = true;
+		snprintf(text, sizeof(text), "%s:%d: [host %s] not in force: %s",
+			 p->path, line, p->hosts[ps->host].name, msg);
+	} else {
+		snprintf(text, sizeof(text), "%s:%d: %s, the section is "
+			 "ignored", p->path, line, msg);
+	}
+	if (ps->section_failed)
+		return;
+	ps->section_failed = true;
+	grown = realloc(p->problems, (p->nproblems + 1) * sizeof(*grown));
+	if (grown == NULL || (grown[p->nproblems] = strdup(text)) == NULL) {
+		if (grown != NULL)
+			p->problems = grown;
+		ps->oom = 1;
+		return;
+	}
+	p->problems = grown;
+	p->nproblems++;
+}
+
+static void error_text(struct parse *ps, int line, const char *msg)
+{
+	if (line > 0)
+		snprintf(ps->err, ps->errlen, "%s:%d: %s", ps->pol->path, line,
+			 msg);
+	else
+		snprintf(ps->err, ps->errlen, "%s: %s", ps->pol->path, msg);
+}
+
+/* Formats one finding and hands it to the caller's report function.  An
+ * error inside a [host] section refuses that section; any other refuses
+ * the file, and the first of those is kept as "path:line: msg" for err. */
 __attribute__((format(printf, 4, 5)))
 static void finding(struct parse *ps, enum policy_severity sev, int line,
 		    const char *fmt, ...)
@@ -86,14 +127,12 @@ static void finding(struct parse *ps, enum policy_severity sev, int line,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (sev == POLICY_ERROR && ps->nerrors++ == 0 && ps->err != NULL &&
-	    ps->errlen > 0) {
-		if (line > 0)
-			snprintf(ps->err, ps->errlen, "%s:%d: %s",
-				 ps->pol->path, line, msg);
-		else
-			snprintf(ps->err, ps->errlen, "%s: %s", ps->pol->path,
-				 msg);
+	if (sev == POLICY_ERROR) {
+		ps->nerrors++;
+		if (ps->sec == SEC_HOST || ps->sec == SEC_BAD)
+			section_problem(ps, line, msg);
+		else if (ps->fatal++ == 0 && ps->err != NULL && ps->errlen > 0)
+			error_text(ps, line, msg);
 	}
 	if (ps->report != NULL)
 		ps->report(ps->arg, sev, line, msg);
@@ -127,12 +166,6 @@ static char *dup_or_oom(struct parse *ps, const char *s)
 	if (d == NULL)
 		ps->oom = 1;
 	return d;
-}
-
-/* ASCII only: in a Turkish locale tolower('I') is not 'i'. */
-static char ascii_lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 static int is_blank(char c)
@@ -225,7 +258,7 @@ static int host_name_ok(const char *name)
 
 	if (strchr(name, ':') != NULL)
 		return ipv6_ok(name);
-	if (strlen(name) > HOST_MAX)
+	if (strlen(name) > POLICY_HOST_MAX)
 		return 0;
 	if (strncmp(p, "*.", 2) == 0)
 		p += 2;
@@ -237,22 +270,6 @@ static int host_name_ok(const char *name)
 			return 1;
 		p = dot + 1;
 	}
-}
-
-/* Lower-cases name into out and drops one trailing dot ("example.com." is
- * the same host).  -1 when it does not fit. */
-static int host_normalize(const char *name, char out[HOST_MAX + 1])
-{
-	size_t n = strlen(name);
-
-	if (n > 0 && name[n - 1] == '.')
-		n--;
-	if (n > HOST_MAX)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		out[i] = ascii_lower(name[i]);
-	out[n] = '\0';
-	return 0;
 }
 
 /* ---- [policy] keys ---- */
@@ -271,6 +288,11 @@ static int replace_string(struct parse *ps, char **field, const char *v)
 
 static void set_version(struct parse *ps, const char *v)
 {
+	if (strlen(v) > POLICY_MAX_VERSION) {
+		finding(ps, POLICY_ERROR, ps->lineno, "version of %zu "
+			"characters: at most %d", strlen(v), POLICY_MAX_VERSION);
+		return;
+	}
 	replace_string(ps, &ps->pol->version, v);
 }
 
@@ -382,27 +404,29 @@ static int has_pin(const struct policy_host *h, const struct pin *pin,
 	return 0;
 }
 
+/* Doubles a host's pin arrays (most hosts have two pins). */
 static int append_pin(struct parse *ps, const struct pin *pin)
 {
 	struct policy_host *h = cur_host(ps);
-	struct pin *pins;
-	int *lines;
+	size_t cap = h->npins < 2 ? 2 : h->npins * 2;
 
-	pins = realloc(h->pins, (h->npins + 1) * sizeof(*pins));
-	if (pins == NULL)
-		goto oom;
-	h->pins = pins;
-	lines = realloc(h->pin_lines, (h->npins + 1) * sizeof(*lines));
-	if (lines == NULL)
-		goto oom;
-	h->pin_lines = lines;
+	if (h->npins == 0 || (h->npins >= 2 && (h->npins & (h->npins - 1)) == 0)) {
+		struct pin *pins = realloc(h->pins, cap * sizeof(*pins));
+		int *lines = pins ? realloc(h->pin_lines, cap * sizeof(*lines))
+				  : NULL;
+
+		if (pins != NULL)
+			h->pins = pins;
+		if (lines == NULL) {
+			ps->oom = 1;
+			return -1;
+		}
+		h->pin_lines = lines;
+	}
 	h->pins[h->npins] = *pin;
 	h->pin_lines[h->npins] = ps->lineno;
 	h->npins++;
 	return 0;
-oom:
-	ps->oom = 1;
-	return -1;
 }
 
 static void add_pin(struct parse *ps, const char *v)
@@ -422,6 +446,11 @@ static void add_pin(struct parse *ps, const char *v)
 		finding(ps, POLICY_WARNING, ps->lineno,
 			"the same pin as line %d: a repeated pin is no backup",
 			first);
+		return;
+	}
+	if (cur_host(ps)->npins == POLICY_MAX_PINS) {
+		finding(ps, POLICY_ERROR, ps->lineno, "more than %d pins for "
+			"one host", POLICY_MAX_PINS);
 		return;
 	}
 	append_pin(ps, &pin);
@@ -522,64 +551,53 @@ static void section_end(struct parse *ps)
 static void section_reset(struct parse *ps, enum section sec)
 {
 	ps->sec = sec;
+	ps->section_failed = false;
 	memset(ps->key_line, 0, sizeof(ps->key_line));
 	ps->include_line = 0;
 	ps->pin_keys = 0;
 	ps->bad_pins = 0;
 }
 
-static const struct policy_host *find_host(const struct policy *p,
-					   const char *name)
-{
-	for (size_t i = 0; i < p->nhosts; i++)
-		if (strcmp(p->hosts[i].name, name) == 0)
-			return &p->hosts[i];
-	return NULL;
-}
-
 static int new_host(struct parse *ps, const char *name)
 {
-	struct policy *p = ps->pol;
-	struct policy_host *hosts;
+	struct policy_host *h;
 
-	hosts = realloc(p->hosts, (p->nhosts + 1) * sizeof(*hosts));
-	if (hosts == NULL)
-		goto oom;
-	p->hosts = hosts;
-	memset(&hosts[p->nhosts], 0, sizeof(hosts[0]));
-	hosts[p->nhosts].name = strdup(name);
-	if (hosts[p->nhosts].name == NULL)
-		goto oom;
-	hosts[p->nhosts].line = ps->lineno;
-	hosts[p->nhosts].mode = -1;
-	ps->host = p->nhosts++;
+	if (ps->pol->nhosts == POLICY_MAX_HOSTS) {
+		finding(ps, POLICY_ERROR, ps->lineno, "more than %d hosts",
+			POLICY_MAX_HOSTS);
+		return -1;
+	}
+	h = policy_add_host(ps->pol, name);
+	if (h == NULL) {
+		ps->oom = 1;
+		return -1;
+	}
+	h->line = ps->lineno;
+	ps->host = ps->pol->nhosts - 1;
 	return 0;
-oom:
-	ps->oom = 1;
-	return -1;
 }
 
 /* [host NAME]: a new, valid, not yet seen name starts a host; anything
- * else is an error and the section's keys are skipped. */
+ * else is an error of this section, whose keys are skipped. */
 static void host_begin(struct parse *ps, const char *arg)
 {
-	char q[QUOTE_MAX * 4 + 4], name[HOST_MAX + 1];
+	char q[QUOTE_MAX * 4 + 4], name[POLICY_HOST_MAX + 1];
 	const struct policy_host *dup;
 
-	section_reset(ps, SEC_SKIP);
+	section_reset(ps, SEC_BAD);
 	if (arg[strcspn(arg, " \t")] != '\0') {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"[host %s]: expected one host name", quote(arg, q));
 		return;
 	}
-	if (host_normalize(arg, name) < 0 || !host_name_ok(name)) {
+	if (policy_name_normalize(arg, name) < 0 || !host_name_ok(name)) {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"invalid host name '%s': expected a DNS name "
 			"(IDNs in xn-- form), '*.' and a name, or an IPv6 "
 			"address", quote(arg, q));
 		return;
 	}
-	dup = find_host(ps->pol, name);
+	dup = policy_find(ps->pol, name);
 	if (dup != NULL) {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"duplicate [host %s] section (first at line %d)", name,
@@ -654,9 +672,11 @@ static void section_begin(struct parse *ps, char *line)
 		policy_begin(ps);
 	else if (strcasecmp(word, "host") == 0 && *rest != '\0')
 		host_begin(ps, rest);
-	else if (strcasecmp(word, "host") == 0)
+	else if (strcasecmp(word, "host") == 0) {
+		ps->sec = SEC_BAD;
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"[host] without a name: expected [host NAME]");
+	}
 	else
 		finding(ps, POLICY_WARNING, ps->lineno,
 			"unknown section [%s], its keys are ignored: "
@@ -688,30 +708,27 @@ static void unknown_key(struct parse *ps, const char *name,
 		ps->sec == SEC_POLICY ? "" : cur_host(ps)->name, expected);
 }
 
-/* inih's handler: 1 to go on, 0 only when out of memory. */
-static int on_key(void *user, const char *section, const char *name,
-		  const char *value)
+/* One "key = value" line of the current section. */
+static void on_key(struct parse *ps, const char *name, const char *value)
 {
-	struct parse *ps = user;
 	const struct key *keys = ps->sec == SEC_POLICY ? policy_keys
 						       : host_keys;
 	size_t n = ps->sec == SEC_POLICY ? NKEYS(policy_keys)
 					 : NKEYS(host_keys);
 	char q[QUOTE_MAX * 4 + 4];
 
-	(void)section; /* ours is in ps: inih truncates long names */
-	if (ps->sec == SEC_SKIP)
-		return 1;
+	if (ps->sec == SEC_SKIP || ps->sec == SEC_BAD)
+		return;
 	if (ps->sec == SEC_NONE) {
 		finding(ps, POLICY_WARNING, ps->lineno,
 			"key '%s' before any section, ignored: expected "
 			"[policy] or [host NAME] first", quote(name, q));
-		return 1;
+		return;
 	}
 	if (name[0] == '\0') {
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"no key before '=': expected 'key = value'");
-		return 1;
+		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(name, keys[i].name) != 0)
@@ -722,29 +739,12 @@ static int on_key(void *user, const char *section, const char *name,
 				"value wins", keys[i].name, ps->key_line[i]);
 		ps->key_line[i] = ps->lineno;
 		keys[i].set(ps, value);
-		return !ps->oom;
+		return;
 	}
 	unknown_key(ps, name, keys, n);
-	return 1;
 }
 
 /* ---- lines ---- */
-
-/* Where inih would split "key = value" (the same rule: '=' or ':', unless
- * an inline ';' comment after a blank comes first). */
-static int has_separator(const char *s)
-{
-	int was_blank = 0;
-
-	for (; *s != '\0'; s++) {
-		if (*s == '=' || *s == ':')
-			return 1;
-		if (was_blank && *s == ';')
-			return 0;
-		was_blank = is_blank(*s);
-	}
-	return 0;
-}
 
 /* The first control character (other than tab) in s[0..n), or -1. */
 static int control_char(const char *s, size_t n)
@@ -758,8 +758,9 @@ static int control_char(const char *s, size_t n)
 	return -1;
 }
 
-/* Checks one raw line; 0 when inih may see it, -1 (reported) if not. */
-static int line_ok(struct parse *ps, const char *line, size_t n, int size)
+/* Checks a line that is not a comment; 0 when it is text, -1 (reported)
+ * if not. */
+static int line_ok(struct parse *ps, const char *line, size_t n)
 {
 	int c;
 
@@ -768,10 +769,10 @@ static int line_ok(struct parse *ps, const char *line, size_t n, int size)
 			"NUL byte in line: expected a text file");
 		return -1;
 	}
-	/* inih needs room for the newline and its NUL */
-	if (n > (size_t)size - 2) {
+	if (n > POLICY_MAX_LINE) {
 		finding(ps, POLICY_ERROR, ps->lineno,
-			"line too long (%zu bytes, at most %d)", n, size - 2);
+			"line too long (%zu bytes, at most %d)", n,
+			POLICY_MAX_LINE);
 		return -1;
 	}
 	c = control_char(line, n);
@@ -783,8 +784,46 @@ static int line_ok(struct parse *ps, const char *line, size_t n, int size)
 	return 0;
 }
 
+/* The end of s, or its inline comment: a ';' after a blank. */
+static char *comment_or_end(char *s)
+{
+	bool was_blank = false;
+
+	for (; *s != '\0'; s++) {
+		if (was_blank && *s == ';')
+			break;
+		was_blank = is_blank(*s);
+	}
+	return s;
+}
+
+/* Splits "key = value" in place, as INI files are split: the key ends at
+ * the first '=' or ':' unless an inline comment comes first; blanks around
+ * both are not theirs.  false when there is no separator. */
+static bool split_key(char *line, char **key, char **value)
+{
+	char *end = comment_or_end(line);
+	char *sep = line + strcspn(line, "=:");
+
+	if (sep >= end)
+		return false;
+	*sep++ = '\0';
+	rstrip(line);
+	while (is_blank(*sep))
+		sep++;
+	/* a value may start with ';': only one after a blank is a comment */
+	if (*sep != '\0')
+		*comment_or_end(sep + 1) = '\0';
+	rstrip(sep);
+	*key = line;
+	*value = sep;
+	return true;
+}
+
 /* Reads one line into ps->buf without its line ending.  Its length, or -1
- * at the end of the file (or on a read error, kept in read_errno). */
+ * at the end of the file (or on a read error, kept in read_errno).  The
+ * file is a regular file of at most POLICY_MAX_BYTES (open_policy), so no
+ * line can take more memory than that. */
 static ssize_t next_line(struct parse *ps)
 {
 	ssize_t n = getline(&ps->buf, &ps->cap, ps->fp);
@@ -806,39 +845,29 @@ static ssize_t next_line(struct parse *ps)
 	return n;
 }
 
-/* inih's reader (see the top of this file).  Returns out, holding either
- * the line for inih or, for headers, comments and rejected lines, an empty
- * line, so that inih counts exactly one line per physical line. */
-static char *read_line(char *out, int size, void *stream)
+/* One physical line: blank lines and comments (of any length) are
+ * skipped; a header or a key, or an error. */
+static void parse_line(struct parse *ps, char *line, size_t n)
 {
-	struct parse *ps = stream;
-	ssize_t n = ps->nerrors < MAX_ERRORS ? next_line(ps) : -1;
-	char *line = ps->buf;
+	char *key, *value;
 
-	if (n < 0)
-		return NULL;
-	strcpy(out, "\n");
-	if (ps->lineno == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0) {
+	if (ps->lineno == 1 && n >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
 		line += 3;
 		n -= 3;
 	}
-	if (line_ok(ps, line, (size_t)n, size) < 0)
-		return out;
-	while (is_blank(*line))
+	for (; n > 0 && is_blank(*line); n--)
 		line++;
-	if (*line == '\0' || *line == ';' || *line == '#')
-		return out;
-	if (*line == '[') {
+	if (n == 0 || *line == ';' || *line == '#')
+		return;
+	if (line_ok(ps, line, n) < 0)
+		return;
+	if (*line == '[')
 		section_begin(ps, line);
-		return out;
-	}
-	if (!has_separator(line)) {
+	else if (split_key(line, &key, &value))
+		on_key(ps, key, value);
+	else
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"expected 'key = value', '[section]' or a comment");
-		return out;
-	}
-	snprintf(out, (size_t)size, "%s\n", line);
-	return out;
 }
 
 /* ---- the API ---- */
@@ -863,27 +892,23 @@ static struct policy *policy_new(const char *path)
 static void parse_file(struct parse *ps)
 {
 	char eb[128];
-	int rc;
+	ssize_t n;
 
-	rc = ini_parse_stream(read_line, ps, on_key, ps);
-	if (ps->nerrors >= MAX_ERRORS) {
+	while (ps->nerrors < MAX_ERRORS && !ps->oom &&
+	       (n = next_line(ps)) >= 0)
+		parse_line(ps, ps->buf, (size_t)n);
+	if (ps->nerrors < MAX_ERRORS)
+		section_end(ps);
+	/* what follows is the whole file's */
+	section_reset(ps, SEC_NONE);
+	if (ps->nerrors >= MAX_ERRORS)
 		finding(ps, POLICY_ERROR, ps->lineno,
 			"too many errors, stopped here: is this a policy?");
-		return;
-	}
-	section_end(ps);
-	if (ps->read_errno != 0)
+	else if (ps->read_errno != 0)
 		finding(ps, POLICY_ERROR, 0, "cannot read: %s",
 			strerror_r(ps->read_errno, eb, sizeof(eb)));
-	else if (rc == -1)
-		/* only libpinshim.so's lazy ini_parse_stream says so */
-		finding(ps, POLICY_ERROR, 0, "cannot parse: libinih.so.1 "
-			"could not be loaded");
-	else if (rc == -2 || ps->oom)
+	else if (ps->oom)
 		finding(ps, POLICY_ERROR, 0, "out of memory");
-	else if (rc > 0)
-		/* read_line passes inih only lines it accepts: defensive */
-		finding(ps, POLICY_ERROR, rc, "cannot parse this line");
 }
 
 /* The policy file, opened without blocking (a FIFO or a device would hang
@@ -933,7 +958,7 @@ struct policy *policy_load(const char *path, policy_report_fn report,
 	if (ps.fp == NULL)
 		goto out;
 	parse_file(&ps);
-	if (ps.nerrors == 0) {
+	if (ps.fatal == 0) {
 		result = ps.pol;
 		ps.pol = NULL;
 	}
@@ -955,61 +980,14 @@ void policy_free(struct policy *p)
 		free(p->hosts[i].pin_lines);
 	}
 	free(p->hosts);
+	free(p->index);
+	for (size_t i = 0; i < p->nproblems; i++)
+		free(p->problems[i]);
+	free(p->problems);
 	free(p->path);
 	free(p->version);
 	free(p->collector);
 	free(p->token_path);
 	free(p->spool_dir);
 	free(p);
-}
-
-/* The entry named exactly name that may stand for its subdomains. */
-static const struct policy_host *find_parent(const struct policy *p,
-					     const char *name)
-{
-	const struct policy_host *h = find_host(p, name);
-
-	return h != NULL && h->include_subdomains && h->name[0] != '*' ? h
-									: NULL;
-}
-
-const struct policy_host *policy_match(const struct policy *p,
-				       const char *host)
-{
-	char name[HOST_MAX + 1], wild[HOST_MAX + 2];
-	const struct policy_host *h;
-	const char *dot;
-
-	if (p == NULL || host == NULL || host_normalize(host, name) < 0 ||
-	    name[0] == '\0')
-		return NULL;
-	h = find_host(p, name);
-	if (h != NULL)
-		return h;
-	dot = strchr(name, '.');
-	if (dot == NULL)
-		return NULL;
-	/* "*.example.com" stands for one label: a.example.com only */
-	snprintf(wild, sizeof(wild), "*%s", dot);
-	h = find_host(p, wild);
-	if (h != NULL)
-		return h;
-	/* parents from the longest: a.b.example.com, then b.example.com... */
-	for (; dot != NULL; dot = strchr(dot + 1, '.')) {
-		h = find_parent(p, dot + 1);
-		if (h != NULL)
-			return h;
-	}
-	return NULL;
-}
-
-enum policy_mode policy_host_mode(const struct policy *p,
-				  const struct policy_host *h)
-{
-	return h->mode >= 0 ? (enum policy_mode)h->mode : p->mode;
-}
-
-bool policy_host_expired(const struct policy_host *h, time_t now)
-{
-	return h->expires != 0 && now >= h->expires;
 }

@@ -1,11 +1,12 @@
-/* The pinning policy: one INI file (see DESIGN.md, "Policy"), parsed with
- * libinih.  Shared by libpinshim.so (loads it once, then only reads it) and
- * the pinshim CLI (`check` lints it). */
+/* The pinning policy: one INI file (see DESIGN.md, "Policy").  Shared by
+ * libpinshim.so (loads it, then only reads it) and the pinshim CLI (`check`
+ * lints it).  policy.c parses; policy_hosts.c holds the host table. */
 #ifndef PINSHIM_POLICY_H
 #define PINSHIM_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "pin.h"
@@ -14,6 +15,16 @@
  * processes read. */
 #define POLICY_MACHINE_DIR "/etc/pinshim"
 #define POLICY_MACHINE_PATH POLICY_MACHINE_DIR "/policy.ini"
+
+/* Bounds a policy keeps (each one an error when broken): the file's size,
+ * a line that is not a comment (comments may be longer: they are skipped),
+ * the hosts, the pins of one host, the version string. */
+#define POLICY_MAX_BYTES (32 << 20)
+#define POLICY_MAX_LINE 16384
+#define POLICY_MAX_HOSTS 200000
+#define POLICY_MAX_PINS 64
+#define POLICY_MAX_VERSION 256
+#define POLICY_HOST_MAX 253
 
 enum policy_mode { POLICY_OBSERVE = 0, POLICY_ENFORCE = 1 };
 
@@ -29,6 +40,9 @@ struct policy_host {
 	                             expiry day (UTC) at which pins are only
 	                             reported, never enforced */
 	int expires_line;
+	/* An error in its section: the section is not in force (no pin of it
+	 * is checked; with PINSHIM_FAIL=closed its handshakes fail). */
+	bool disabled;
 };
 
 struct policy {
@@ -40,7 +54,13 @@ struct policy {
 	char *spool_dir;          /* "spool": absolute path, or NULL */
 	int log_level;            /* "log": 0 off .. 3 debug, -1 unset */
 	struct policy_host *hosts;
-	size_t nhosts;
+	size_t nhosts, hosts_cap;
+	uint32_t *index;          /* hash of names: 1 + position in hosts */
+	size_t index_mask;
+	/* Sections refused for an error while the rest of the file is in
+	 * force: one "path:line: message" each, the first error of each. */
+	char **problems;
+	size_t nproblems;
 };
 
 enum policy_severity { POLICY_WARNING = 1, POLICY_ERROR = 2 };
@@ -51,17 +71,33 @@ typedef void (*policy_report_fn)(void *arg, enum policy_severity sev, int line,
 				 const char *msg);
 
 /* Parses the policy file at path.  Every error and warning found goes to
- * report (may be NULL).  Returns the policy, or NULL when the file cannot be
- * read or has at least one error; then err (if not NULL) holds the first
- * error as "path:line: message".  Needs ossl_resolve() (pins are base64). */
+ * report (may be NULL).  An error inside a [host] section (or its header)
+ * refuses that section only: it is listed in problems and the rest is in
+ * force.  Returns the policy, or NULL when the file cannot be read or has
+ * an error elsewhere (in [policy], before any section, too many); then err
+ * (if not NULL) holds the first such error as "path:line: message".  Needs
+ * ossl_resolve() (pins are base64). */
 struct policy *policy_load(const char *path, policy_report_fn report,
 			   void *arg, char *err, size_t errlen);
 
 void policy_free(struct policy *p);
 
+/* ---- policy_hosts.c ---- */
+
+/* Lower-cases name into out and drops one trailing dot ("example.com." is
+ * the same host).  -1 when it does not fit. */
+int policy_name_normalize(const char *name, char out[POLICY_HOST_MAX + 1]);
+/* A new, zeroed section for a normalized name not yet in p (mode -1), or
+ * NULL when out of memory. */
+struct policy_host *policy_add_host(struct policy *p, const char *name);
+/* The section named exactly name (normalized), or NULL. */
+const struct policy_host *policy_find(const struct policy *p,
+				      const char *name);
+
 /* The entry whose pins apply to host (any case, no trailing dot), or NULL.
  * Exact names win over "*." wildcards (one label), which win over a parent
- * with include-subdomains (the longest such parent). */
+ * with include-subdomains (the longest such parent).  A disabled entry is
+ * returned too: the caller decides what a refused section means. */
 const struct policy_host *policy_match(const struct policy *p,
 				       const char *host);
 

@@ -68,6 +68,8 @@ static bool may_resume(const struct shim_config *c, const char *host,
 	if (c->policy_failed)
 		return !config_settings()->fail_closed;
 	h = policy_match(c->policy, host);
+	if (h != NULL && h->disabled)
+		return !config_settings()->fail_closed;
 	if (h == NULL || config_mode(c, h) != POLICY_ENFORCE ||
 	    policy_host_expired(h, time(NULL)))
 		return true;

@@ -22,7 +22,7 @@ void shim_log(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* ---- lazy.c: the libraries beyond libc, opened on first use ---- */
-enum lazy_lib { LAZY_INIH, LAZY_JSONC, LAZY_PROTOBUFC, LAZY_ZLIB };
+enum lazy_lib { LAZY_JSONC, LAZY_PROTOBUFC, LAZY_ZLIB };
 /* true when lib's functions can be called (opened now if need be; a library
  * that cannot be opened is logged once and stays unavailable). */
 bool lazy_need(enum lazy_lib lib);

@@ -27,7 +27,8 @@ struct check {
 	bool program_accepts;         /* would the handshake go on without us */
 	int verify_error;
 	const struct shim_config *cfg;
-	const struct policy_host *entry;
+	const struct policy_host *entry;   /* NULL: not pinned, or refused */
+	bool refused_entry;           /* its section had an error */
 	enum policy_mode mode;
 	bool matched, matched_served, expired;
 	enum reason block;
@@ -65,7 +66,8 @@ static bool pin_mismatch(const struct check *c)
 
 static enum reason block_reason(const struct check *c)
 {
-	if (c->cfg->policy_failed && config_settings()->fail_closed)
+	if ((c->cfg->policy_failed || c->refused_entry) &&
+	    config_settings()->fail_closed)
 		return REASON_POLICY;
 	if (pin_mismatch(c) && !c->expired &&
 	    c->mode == POLICY_ENFORCE)
@@ -297,6 +299,10 @@ int verify_decide(SSL *s, X509_STORE_CTX *xs, int ok)
 	peer_name(s, &c->peer);
 	if (c->cfg->policy != NULL)
 		c->entry = policy_match(c->cfg->policy, c->peer.host);
+	if (c->entry != NULL && c->entry->disabled) {
+		c->refused_entry = true;
+		c->entry = NULL;
+	}
 	if (c->entry != NULL)
 		check_pins(c);
 	c->block = block_reason(c);

@@ -32,9 +32,11 @@ static int policy_ok(const char *path)
 	struct policy *p = policy_load(path, on_finding, (void *)path, err,
 				       sizeof(err));
 
-	if (p == NULL) {
+	if (p == NULL || p->nproblems > 0) {
+		/* a refused section would leave its host unchecked */
 		fprintf(stderr, "pinshim enable: refused: the policy has errors "
-			"(%s)\n", err);
+			"(%s)\n", p != NULL ? p->problems[0] : err);
+		policy_free(p);
 		return -1;
 	}
 	policy_free(p);

@@ -134,12 +134,17 @@ static void on_finding(void *arg, enum policy_severity sev, int line,
 static json_object *hosts_by_mode(const struct policy *p)
 {
 	json_object *h = json_object_new_object();
-	int n[2] = { 0, 0 };
+	int n[2] = { 0, 0 }, refused = 0;
 
-	for (size_t i = 0; i < p->nhosts; i++)
-		n[policy_host_mode(p, &p->hosts[i])]++;
+	for (size_t i = 0; i < p->nhosts; i++) {
+		if (p->hosts[i].disabled)
+			refused++;
+		else
+			n[policy_host_mode(p, &p->hosts[i])]++;
+	}
 	json_object_object_add(h, "enforce", json_object_new_int(n[POLICY_ENFORCE]));
 	json_object_object_add(h, "observe", json_object_new_int(n[POLICY_OBSERVE]));
+	json_object_object_add(h, "refused", json_object_new_int(refused));
 	return h;
 }
 
@@ -167,6 +172,8 @@ static void policy_status(struct status *st, char **collector, char **spool)
 	json_object_object_add(st->j, "policy", o);
 	if (p == NULL)
 		problem(st, "the policy is not loaded: %s", err);
+	for (size_t i = 0; p != NULL && i < p->nproblems; i++)
+		problem(st, "%s", p->problems[i]);
 	*collector = p && p->collector ? strdup(p->collector) : NULL;
 	*spool = p && p->spool_dir ? strdup(p->spool_dir) : NULL;
 	policy_free(p);
@@ -336,8 +343,9 @@ static void print_text(const struct status *st)
 	printf("%s\n", s_of(pol, "version") ? s_of(pol, "version")
 					    : s_of(pol, "error"));
 	if (hosts != NULL)
-		printf("hosts:          %s enforce, %s observe\n",
-		       s_of(hosts, "enforce"), s_of(hosts, "observe"));
+		printf("hosts:          %s enforce, %s observe, %s refused\n",
+		       s_of(hosts, "enforce"), s_of(hosts, "observe"),
+		       s_of(hosts, "refused"));
 	printf("lint:           %d error(s), %d warning(s)\n", st->errors,
 	       st->warnings);
 	for (size_t i = 0; i < json_object_array_length(st->lint); i++)

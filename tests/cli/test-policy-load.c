@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "policytest.h"
 
 static void loads_the_design_example(void **state)
@@ -194,11 +196,21 @@ static void errors_on_host_without_pins(void **state)
 				     &f);
 
 	(void)state;
-	assert_null(p);
+	/* the two sections are refused; the good one stays in force */
+	assert_non_null(p);
 	assert_finding(&f, POLICY_ERROR, 4, "[host none.example] has no pin");
 	assert_finding(&f, POLICY_ERROR, 6, "[host last.example] has no pin");
 	assert_nfindings(&f, 2);
-	assert_non_null(strstr(f.err, ":4: [host none.example] has no pin"));
+	assert_string_equal(f.err, "");
+	assert_int_equal(p->nhosts, 3);
+	assert_false(p->hosts[0].disabled);
+	assert_true(p->hosts[1].disabled);
+	assert_true(p->hosts[2].disabled);
+	assert_int_equal(p->nproblems, 2);
+	assert_non_null(strstr(p->problems[0], ":4: [host none.example] not in "
+			       "force: [host none.example] has no pin"));
+	assert_non_null(strstr(p->problems[1], ":6: [host last.example]"));
+	policy_free(p);
 }
 
 static void errors_on_duplicate_host_section(void **state)
@@ -211,10 +223,18 @@ static void errors_on_duplicate_host_section(void **state)
 				     &f);
 
 	(void)state;
-	assert_null(p);
+	/* the first section stays in force, the second is ignored */
+	assert_non_null(p);
 	assert_nfindings(&f, 1);
 	assert_finding(&f, POLICY_ERROR, 4,
 		       "duplicate [host a.example] section (first at line 1)");
+	assert_int_equal(p->nhosts, 1);
+	assert_false(p->hosts[0].disabled);
+	assert_int_equal(p->nproblems, 1);
+	assert_non_null(strstr(p->problems[0], ":4: duplicate [host a.example] "
+			       "section (first at line 1), the section is "
+			       "ignored"));
+	policy_free(p);
 }
 
 static void errors_on_malformed_values_with_their_lines(void **state)
@@ -376,21 +396,94 @@ static void errors_on_bad_headers_and_lines(void **state)
 	assert_nfindings(&f, 9);
 }
 
-static void errors_on_line_longer_than_inih_takes(void **state)
+static void comments_of_any_length_are_skipped(void **state)
 {
-	char text[2048];
+	static char text[80 * 1024];
+	struct findings f;
+	struct policy *p;
+	int n;
+
+	(void)state;
+	/* a 60 KB comment, then a 4 KB pin line (most of it an inline
+	 * comment) and a 4 KB version */
+	n = snprintf(text, sizeof(text), "[policy]\n;%060000d\nversion = %04000d"
+		     "\n[host a.example]\npin = " PIN_A " ; %04000d\npin = "
+		     PIN_B "\n", 0, 0, 0);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	/* the version is over its own cap: checked below with a short one */
+	p = load_text(text, &f);
+	assert_null(p);
+	assert_nfindings(&f, 1);
+	assert_finding(&f, POLICY_ERROR, 3, "version of 4000 characters");
+	snprintf(text, sizeof(text), "[policy]\n;%060000d\nversion = v1\n"
+		 "[host a.example]\npin = " PIN_A " ; %04000d\npin = " PIN_B
+		 "\n", 0, 0);
+	p = load_text(text, &f);
+	assert_non_null(p);
+	assert_nfindings(&f, 0);
+	assert_int_equal(p->hosts[0].npins, 2);
+	assert_int_equal(p->hosts[0].pin_lines[1], 6);
+	policy_free(p);
+}
+
+static void overlong_line_refuses_its_section_only(void **state)
+{
+	static char text[40 * 1024];
 	struct findings f;
 	struct policy *p;
 
 	(void)state;
-	/* one over-long line (a 1000-byte comment) between two good ones:
-	 * inih must not see it split into pieces */
-	snprintf(text, sizeof(text), "[host a.example]\n;%0999d\npin = " PIN_A
-		 "\npin = " PIN_B "\n", 0);
+	snprintf(text, sizeof(text), "[host a.example]\npin = " PIN_A "\npin = "
+		 PIN_B "\nmode = enforce%020000d\n[host b.example]\npin = "
+		 PIN_A "\npin = " PIN_B "\n", 0);
 	p = load_text(text, &f);
+	assert_non_null(p);
+	assert_nfindings(&f, 1);
+	assert_finding(&f, POLICY_ERROR, 4, "line too long (20014 bytes, at "
+		       "most 16384)");
+	assert_true(p->hosts[0].disabled);
+	assert_false(p->hosts[1].disabled);
+	assert_ptr_equal(policy_match(p, "a.example"), &p->hosts[0]);
+	policy_free(p);
+}
+
+static void error_in_policy_section_refuses_the_file(void **state)
+{
+	struct findings f;
+	struct policy *p = load_text("[policy]\nmode = enforce\ncollector = "
+				     "nowhere\n[host a.example]\npin = " PIN_A
+				     "\npin = " PIN_B "\n", &f);
+
+	(void)state;
 	assert_null(p);
 	assert_nfindings(&f, 1);
-	assert_finding(&f, POLICY_ERROR, 2, "line too long");
+	assert_non_null(strstr(f.err, ":3: collector 'nowhere'"));
+}
+
+static void pins_and_hosts_are_capped(void **state)
+{
+	static char text[16 * 1024];
+	size_t o = 0;
+	struct findings f;
+	struct policy *p;
+
+	(void)state;
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "[host a.example]\n");
+	for (int i = 0; i <= POLICY_MAX_PINS; i++) {
+		unsigned char d[32] = { (unsigned char)i, 1 };
+		char b64[64];
+
+		EVP_EncodeBlock((unsigned char *)b64, d, 32);
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+				      "pin = sha256/%s\n", b64);
+	}
+	p = load_text(text, &f);
+	assert_non_null(p);
+	assert_finding(&f, POLICY_ERROR, POLICY_MAX_PINS + 2,
+		       "more than 64 pins for one host");
+	assert_true(p->hosts[0].disabled);
+	assert_int_equal(p->hosts[0].npins, POLICY_MAX_PINS);
+	policy_free(p);
 }
 
 static void errors_on_nul_and_control_bytes(void **state)
@@ -403,10 +496,16 @@ static void errors_on_nul_and_control_bytes(void **state)
 	struct policy *p = load_bytes(text, sizeof(text) - 1, &f);
 
 	(void)state;
-	assert_null(p);
+	assert_non_null(p);
 	assert_finding(&f, POLICY_ERROR, 4, "NUL byte");
 	assert_finding(&f, POLICY_ERROR, 5, "control character 0x1b");
 	assert_nfindings(&f, 2);
+	assert_true(p->hosts[0].disabled);
+	/* one problem per refused section, its first error */
+	assert_int_equal(p->nproblems, 1);
+	assert_non_null(strstr(p->problems[0], ":4: [host a.example] not in "
+			       "force: NUL byte"));
+	policy_free(p);
 }
 
 static void stops_after_many_errors_on_binary_garbage(void **state)
@@ -475,7 +574,10 @@ int main(void)
 		cmocka_unit_test(errors_on_duplicate_policy_section),
 		cmocka_unit_test(warns_on_relative_token_and_wildcard_subdomains),
 		cmocka_unit_test(errors_on_bad_headers_and_lines),
-		cmocka_unit_test(errors_on_line_longer_than_inih_takes),
+		cmocka_unit_test(comments_of_any_length_are_skipped),
+		cmocka_unit_test(overlong_line_refuses_its_section_only),
+		cmocka_unit_test(error_in_policy_section_refuses_the_file),
+		cmocka_unit_test(pins_and_hosts_are_capped),
 		cmocka_unit_test(errors_on_nul_and_control_bytes),
 		cmocka_unit_test(stops_after_many_errors_on_binary_garbage),
 		cmocka_unit_test(missing_file_is_an_error_without_line),

@@ -228,7 +228,7 @@ def status_reports_the_machine_setup(tmp):
     pol = j["policy"]
     expect(pol["path"] == MACHINE_POLICY and pol["loaded"] and
            pol["version"] == "fleet-7", "policy", pol)
-    expect(pol["hosts"] == {"enforce": 2, "observe": 1}, "hosts by mode", pol)
+    expect(pol["hosts"] == {"enforce": 2, "observe": 1, "refused": 0}, "hosts by mode", pol)
     expect(pol["errors"] == 0 and pol["warnings"] == 1 and
            len(pol["lint"]) == 1,
            "one lint warning (a single pin)", pol)
@@ -239,7 +239,7 @@ def status_reports_the_machine_setup(tmp):
     expect(j["last_delivery"] == "2026-12-03T00:00:00Z", "last delivery", j)
     rc, out, err = pinshim("status")
     expect(rc == 0 and "enabled:        yes" in out and "fleet-7" in out and
-           "2 enforce, 1 observe" in out and "2 batch(es)" in out,
+           "2 enforce, 1 observe, 0 refused" in out and "2 batch(es)" in out,
            "text status", out, err)
     listener.close()
     rc, j, err = status_json()
@@ -269,6 +269,15 @@ def status_names_every_problem(tmp):
     rc, j, err = status_json(LD_PRELOAD="/x/other.so:" + lib_path())
     expect(j["enabled"] is False and j["ld_preload"] == lib_path(),
            "LD_PRELOAD entry", j)
+    # a section refused for its error: the rest is in force, status says
+    # which host is not checked
+    write(MACHINE_POLICY, GOOD_POLICY + "[host d.example]\npin = bad\n")
+    rc, j, err = status_json()
+    expect(rc == 1 and j["policy"]["loaded"] is True and
+           j["policy"]["hosts"] == {"enforce": 2, "observe": 1,
+                                    "refused": 1} and
+           any("[host d.example] not in force: malformed pin" in p
+               for p in j["problems"]), "refused section", j)
     rc, out, err = pinshim("status", "--bogus")
     expect(rc == 2 and "usage" in err, "usage error: exit %d" % rc, err)
 

@@ -1,4 +1,4 @@
-/* Fuzz target: the policy parser (shim/policy.c on libinih, with pins
+/* Fuzz target: the policy parser (shim/policy.c, with pins
  * decoded through OpenSSL), on any bytes as a policy file.  The bytes are
  * written to a memfd and loaded by its /proc/self/fd path, as a file. */
 #include <openssl/ssl.h>

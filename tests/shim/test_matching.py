@@ -43,6 +43,28 @@ class Matching(H.ShimTestCase):
 
     # -- pins ---------------------------------------------------------------
 
+    def test_policy_of_100000_hosts_is_enforced_in_the_first_handshake(self):
+        # Once quadratic (38 s inside curl's first handshake, which then
+        # timed out): a table of 100,000 hosts, the pinned host last, a
+        # wildcard and a parent among them.
+        hosts = [Host("h%d.fleet.test" % i, pins=[BOGUS, BOGUS2])
+                 for i in range(100000)]
+        hosts += [Host("*.wild.test", pins=[BOGUS, BOGUS2], mode="enforce"),
+                  Host("pinned.test", pins=[self.P["leaf"], BOGUS],
+                       mode="enforce"),
+                  Host("pinned2.test", pins=[BOGUS, BOGUS2], mode="enforce")]
+        self.policy(*hosts)
+        srv = self.server("leaf", "1.3")
+        for kind in ("curl", "python", "tlsclient:connect"):
+            with self.subTest(kind=kind):
+                r = self.run_client(kind, srv, host="pinned.test")
+                self.assertSucceeded(r)
+                self.assertNoEvents(r)
+                r = self.run_client(kind, srv, host="pinned2.test")
+                self.assertFailedTLS(r)
+                r = self.run_client(kind, srv, host="x.wild.test")
+                self.assertFailedTLS(r)
+
     def test_backup_pin_second_in_the_list_matches(self):
         self.policy(Host("pinned.test", pins=[BOGUS, BOGUS2, self.P["leaf"]],
                          mode="enforce"))

@@ -135,6 +135,48 @@ class PolicyErrors(H.ShimTestCase):
         self.assertNoEvents(r)
         self.assertEqual(r.stderr, "")
 
+    def _one_bad_section(self):
+        """pinned2.test enforces pins that match nothing; other.test's
+        section has a malformed pin and a 1,000-byte comment before it."""
+        return self.policy(
+            Host("pinned2.test", pins=[BOGUS, H.BOGUS2], mode="enforce"),
+            Host("pinned.test", pins=[self.P["leaf"], BOGUS], mode="enforce",
+                 extra=["; " + "x" * 1000]),
+            Host("other.test", pins=["sha256/notbase64!!", VALID_PIN],
+                 mode="enforce"),
+            mode="enforce")
+
+    def test_error_in_one_host_section_refuses_that_section_only(self):
+        self._one_bad_section()
+        srv = self.server("leaf", "1.3")
+        r = self.run_client("tlsclient:connect", srv, host="pinned2.test")
+        self.assertFailedTLS(r)
+        self.assertPinshimReason(r, host="pinned2.test")
+        r = self.run_client("tlsclient:connect", srv, host="pinned.test")
+        self.assertSucceeded(r)
+        # the refused section: its handshakes are not checked, and the
+        # loss of enforcement is said once, at error level, and recorded
+        r = self.run_client("python", srv, host="other.test")
+        self.assertSucceeded(r)
+        line, ev = self.assertFailOpen(r)
+        self.assertIn("[host other.test] not in force: malformed pin", line)
+        self.assertIn("its pins are not checked", line)
+        self.assertIn("[host other.test] not in force", ev["message"])
+        self.assertEqual(ev.get("decision"), "allowed", r.describe())
+
+    def test_fail_closed_refuses_the_broken_section_only(self):
+        self._one_bad_section()
+        srv = self.server("leaf", "1.3")
+        r = self.run_client("tlsclient:connect", srv, host="other.test",
+                            fail="closed")
+        self.assertFailedTLS(r)
+        self.assertPinshimReason(r, host="other.test")
+        self.assertIn("its handshakes fail", r.stderr)
+        for host in ("pinned.test", "unpinned.test"):
+            r = self.run_client("tlsclient:connect", srv, host=host,
+                                fail="closed")
+            self.assertSucceeded(r)
+
     def test_fail_open_explicitly(self):
         path = broken(self, "missing")
         r = self.run_client("tlsclient:connect", self.server("leaf", "1.3"),
