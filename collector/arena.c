@@ -7,15 +7,20 @@
  * are recycled through a small pool, already faulted in.
  *
  * The arena's limit also bounds how much memory a small hostile frame can
- * make protobuf-c allocate (thousands of empty sub-messages decode to far
- * more bytes than they take on the wire): over the limit, unpack fails as
- * on garbage. */
+ * make protobuf-c allocate (thousands of empty sub-messages, or unknown
+ * fields, which protobuf-c always keeps, decode to far more bytes than
+ * they take on the wire): over the limit, unpack fails as on garbage.
+ * And its chunks come out of the collector's shared budget as it grows
+ * (budget.c), so many such frames at once fail too, rather than take the
+ * machine's memory. */
 #include "arena.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-#define CHUNK_SIZE (1u << 20)
+#include "collector.h"
+
+#define CHUNK_SIZE ARENA_CHUNK
 #define POOL_MAX 64             /* idle chunks kept: 64 MiB */
 
 struct chunk {
@@ -76,15 +81,24 @@ static void *arena_alloc(void *data, size_t size)
 		      ~(sizeof(max_align_t) - 1);
 
 	if (c == NULL || c->size - c->used < need) {
-		size_t csize = need > CHUNK_SIZE ? need : CHUNK_SIZE;
+		size_t csize = c == NULL ? a->first : CHUNK_SIZE;
 
+		if (csize < need)
+			csize = need;
 		if (need < size || a->total + csize > a->limit) {
 			a->over = true;
 			return NULL;
 		}
-		c = chunk_get(csize);
-		if (c == NULL)
+		if (a->budget && !budget_try(csize)) {
+			a->starved = true;
 			return NULL;
+		}
+		c = chunk_get(csize);
+		if (c == NULL) {
+			if (a->budget)
+				budget_give(csize);
+			return NULL;
+		}
 		c->next = a->head;
 		a->head = c;
 		a->total += csize;
@@ -99,12 +113,15 @@ static void arena_noop_free(void *data, void *p)
 	(void)p;
 }
 
-void arena_init(struct arena *a, size_t limit)
+void arena_init(struct arena *a, size_t limit, size_t first, bool budget)
 {
 	a->head = NULL;
 	a->total = 0;
 	a->over = false;
+	a->starved = false;
 	a->limit = limit;
+	a->first = first;
+	a->budget = budget;
 	a->alloc.alloc = arena_alloc;
 	a->alloc.free = arena_noop_free;
 	a->alloc.allocator_data = a;
@@ -118,6 +135,8 @@ void arena_release(struct arena *a)
 		next = c->next;
 		chunk_put(c);
 	}
+	if (a->budget && a->total > 0)
+		budget_give(a->total);
 	a->head = NULL;
 	a->total = 0;
 }

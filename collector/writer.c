@@ -1,7 +1,8 @@
 /* The writer: the one thread that owns the database.  It takes every batch
  * queued while it was busy and stores them in one transaction (group
  * commit: one WAL write for many senders), writes the statistics in the
- * same transaction, commits, and only then lets the connections ack.
+ * same transaction, commits, and only then hands the batches back to the
+ * loop, which acks them.
  * After the acks, it checkpoints the WAL when it has grown (the batches
  * arriving meanwhile make the next group).
  */
@@ -16,9 +17,7 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work;        /* a job was queued, or stop */
-	pthread_cond_t room;        /* budget was given back */
 	struct job *head, *tail;
-	size_t budget_used;
 	bool stopping;
 	pthread_t thread;
 	struct store *store;
@@ -26,32 +25,7 @@ static struct {
 } w = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
-	.room = PTHREAD_COND_INITIALIZER,
 };
-
-void budget_take(size_t bytes)
-{
-	pthread_mutex_lock(&w.lock);
-	while (w.budget_used > 0 && w.budget_used + bytes > COLLECTOR_BUDGET)
-		pthread_cond_wait(&w.room, &w.lock);
-	w.budget_used += bytes;
-	pthread_mutex_unlock(&w.lock);
-}
-
-void budget_take_over(size_t bytes)
-{
-	pthread_mutex_lock(&w.lock);
-	w.budget_used += bytes;
-	pthread_mutex_unlock(&w.lock);
-}
-
-void budget_give(size_t bytes)
-{
-	pthread_mutex_lock(&w.lock);
-	w.budget_used -= bytes;
-	pthread_cond_broadcast(&w.room);
-	pthread_mutex_unlock(&w.lock);
-}
 
 void writer_submit(struct job *job)
 {
@@ -91,14 +65,9 @@ static void sum(struct store_stats *a, const struct store_stats *b)
 static void store_job(struct job *job, struct store_stats *delta)
 {
 	const Pinshim__View__Batch *b = job->frame.msg->batch;
-	struct store_origin o = {
-		.address = conn_address(job->conn),
-		.name = conn_name(job->conn),
-		.received_us = job->received_us,
-	};
 	int rc;
 
-	rc = store_put_batch(w.store, b, job->keys, &o, &job->result,
+	rc = store_put_batch(w.store, b, job->keys, &job->origin, &job->result,
 			     job->err, sizeof(job->err));
 	if (rc == 0) {
 		job->state = JOB_STORED;
@@ -166,7 +135,7 @@ hand_back:
 		frame_release(&j->frame);
 		free(j->keys);
 		j->keys = NULL;
-		conn_job_done(j);
+		loop_job_done(j);
 	}
 	if (store_checkpoint(w.store, err, sizeof(err)) < 0)
 		log_line("%s", err);

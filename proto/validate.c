@@ -169,8 +169,9 @@ bool wire_validate(const Pinshim__Frame *f, char *err, size_t errlen)
 		CHECK(f->hello->token.len <= WIRE_MAX_TOKEN,
 		      "token of %zu bytes (limit %d)", f->hello->token.len,
 		      WIRE_MAX_TOKEN);
-		CHECK(str_ok(f->hello->sender), "sender name over %d bytes",
-		      WIRE_MAX_STRING);
+		CHECK(f->hello->sender == NULL ||
+		      strnlen(f->hello->sender, WIRE_MAX_NAME + 1) <=
+		      WIRE_MAX_NAME, "sender name over %d bytes", WIRE_MAX_NAME);
 		return true;
 	case PINSHIM__FRAME__BODY_BATCH:
 		return batch_ok(f->batch, err, errlen);

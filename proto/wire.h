@@ -15,6 +15,11 @@
 
 #define WIRE_PROTOCOL 1
 #define WIRE_MAX_FRAME (8u << 20)  /* bytes after the length prefix */
+/* Before its token is checked a sender may send one frame of at most
+ * this many bytes: its Hello (a token of up to WIRE_MAX_TOKEN bytes and a
+ * name of up to WIRE_MAX_NAME). */
+#define WIRE_MAX_HELLO 2048
+#define WIRE_MAX_NAME 512
 #define WIRE_ID_LEN 16
 
 /* Field bounds a valid frame keeps (wire_validate); a sender cuts its

@@ -50,6 +50,7 @@ if [ "$target" = frame ]; then
 	# shellcheck disable=SC2046
 	"$cc" "${cflags[@]}" -I"$out/gen" -Iproto -Istore -Icollector \
 		tests/fuzz/fuzz_frame.c collector/frame.c collector/arena.c \
+		collector/budget.c \
 		store/store.c store/schema.c store/cache.c store/keys.c \
 		store/prepare.c store/put.c store/stats.c store/failures.c \
 		proto/wire.c proto/validate.c \

@@ -733,7 +733,12 @@ static void frame_in(struct sender *s, const uint8_t *body, size_t len)
 		conn_fail(s, LOG_INFO, "protocol: %s", err);
 		return;
 	}
-	if (f->body_case == PINSHIM__FRAME__BODY_WELCOME && s->st == C_HELLO) {
+	if (f->body_case == PINSHIM__FRAME__BODY_ERROR && f->error->transient) {
+		/* busy, full or stopping: every batch is kept for later */
+		conn_fail(s, LOG_INFO, "the collector cannot take batches now: "
+			  "%.200s", f->error->message);
+	} else if (f->body_case == PINSHIM__FRAME__BODY_WELCOME &&
+		   s->st == C_HELLO) {
 		welcomed(s, f->welcome);
 	} else if (f->body_case == PINSHIM__FRAME__BODY_ACK &&
 		   s->st == C_READY) {

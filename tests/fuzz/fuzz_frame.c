@@ -2,9 +2,11 @@
  * before they reach SQLite, and then SQLite too.
  *
  *   1. proto/wire.c: wire_unpack (protobuf unpack + wire_validate).
- *   2. collector/frame.c: frame_read on a socketpair holding the bytes
- *      (length cap, body, batchview unpack into an arena, hello bounds).
- *   3. store/prepare.c: store_prepare on every batch frame_read returns,
+ *   2. collector/frame.c: the length prefix against the cap of each state
+ *      (WIRE_MAX_HELLO before the token is checked, WIRE_MAX_FRAME after),
+ *      then frame_decode as each state decodes (a small arena of its own
+ *      before the hello; the shared budget after), hello bounds.
+ *   3. store/prepare.c: store_prepare on every batch frame_decode returns,
  *      and the differential check: a frame wire_unpack accepts must be
  *      accepted by the store's view too, but for the two rules the store
  *      adds (a DER that is not its certificate, an absurd counter).  The
@@ -17,17 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "collector.h"
 #include "store.h"
 #include "wire.h"
-
-/* frame.c's links to the rest of the collector, without the rest. */
-void budget_take(size_t bytes) { (void)bytes; }
-void budget_take_over(size_t bytes) { (void)bytes; }
-void budget_give(size_t bytes) { (void)bytes; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,26 +52,23 @@ static void setup(void)
 		die("setup", err);
 }
 
-/* The bytes through frame_read, as the collector reads a connection:
- * 1 frame, 0 end, -1 refused.  Only what fits a socket buffer. */
-static int read_as_collector(const uint8_t *data, size_t size,
-			     struct frame_in *in)
+/* The bytes as the collector takes a frame in a connection of that kind:
+ * 1 frame, -1 refused. */
+static int take_frame(const uint8_t *data, size_t size, enum frame_kind kind,
+		      struct frame_in *in)
 {
+	size_t len, limit = kind == FRAME_HELLO ? WIRE_MAX_HELLO
+						 : WIRE_MAX_FRAME;
 	char err[256];
-	int sv[2], r;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		die("socketpair", "failed");
-	if (size > 0 && send(sv[1], data, size, MSG_DONTWAIT) != (ssize_t)size) {
-		close(sv[0]);
-		close(sv[1]);
-		return -2;
-	}
-	shutdown(sv[1], SHUT_WR);
-	r = frame_read(sv[0], 1000, in, err, sizeof(err));
-	close(sv[0]);
-	close(sv[1]);
-	return r;
+	if (size < 4)
+		return -1;
+	len = (size_t)data[0] << 24 | (size_t)data[1] << 16 |
+	      (size_t)data[2] << 8 | data[3];
+	if (len > limit || len != size - 4)
+		return -1;
+	return frame_decode(data + 4, len, kind, in, err, sizeof(err)) == 0
+	       ? 1 : -1;
 }
 
 static void store_batch(const Pinshim__View__Batch *b)
@@ -122,11 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	full = size >= 4 ? wire_unpack(data + 4, size - 4, err, sizeof(err))
 			 : NULL;
 	full_ok = full != NULL;
-	r = read_as_collector(data, size, &in);
-	if (r == -2) {
-		wire_free(full);
-		return 0;
+	if (take_frame(data, size, FRAME_HELLO, &in) == 1) {
+		/* before the token: only a hello of at most WIRE_MAX_HELLO,
+		 * decoded within its own small arena */
+		if (size - 4 > WIRE_MAX_HELLO || in.bytes != 0)
+			die("hello", "over its cap, or took from the budget");
+		frame_release(&in);
 	}
+	r = take_frame(data, size, FRAME_ANY, &in);
 	view_ok = r == 1;
 	if (r == 1 && in.msg->body_case == PINSHIM__VIEW__FRAME__BODY_BATCH) {
 		struct store_event_keys *k = calloc(in.msg->batch->n_events +

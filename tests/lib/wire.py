@@ -78,7 +78,7 @@ SCHEMA = {
               (3, "counters", "Counter", R), (4, "chains", "ChainSeen", R)],
     "Ack": [(1, "batch_id", "bytes", S), (2, "stored", "uint32", S),
             (3, "duplicates", "uint32", S)],
-    "Error": [(1, "message", "string", S)],
+    "Error": [(1, "message", "string", S), (2, "transient", "bool", S)],
     "Frame": [(1, "hello", "Hello", S), (2, "welcome", "Welcome", S),
               (3, "batch", "Batch", S), (4, "ack", "Ack", S),
               (5, "error", "Error", S)],
