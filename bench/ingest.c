@@ -6,11 +6,11 @@
  *
  * N sender threads, each with its own TCP connection speaking the real
  * protocol (Hello → Welcome, pipelined Batch → Ack), send realistic events:
- * 3-certificate chains drawn from a pool of 8, ~10 hosts, 10-frame stacks
- * from a pool, platform, process and network set.  --der says which
- * certificates carry their DER (1000 bytes each): all (the default, what
- * the shim sends within its budget: ~8.8 KB an event), served (the served
- * chain only: ~5.8 KB) or none (~2.8 KB).
+ * 3-certificate chains drawn from a pool of 8 (real Ed25519 certificates,
+ * bench/fleet_cert.c), ~10 hosts, 10-frame stacks from a pool, platform,
+ * process and network set.  --der says which certificates carry their DER:
+ * all (the default, what the shim sends within its budget), served (the
+ * served chain only) or none.
  *
  * 64 event templates are packed once with protobuf-c; a sender only
  * patches a fresh UUIDv7 id into the packed bytes, so this process spends
@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fleet.h"
 #include "link.h"
 #include "wire.h"
 
@@ -45,7 +46,6 @@
 #define NSTACKS 16
 #define NTEMPLATES 64
 #define STACK_DEPTH 10
-#define DER_SIZE 1000
 
 enum der_mode { DER_ALL, DER_SERVED, DER_NONE };
 
@@ -78,47 +78,35 @@ static long long now_ns(void)
 	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static uint64_t rng(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* ---- the pools: certificates, chains, stacks ---------------------------- */
 
-static Pinshim__Cert *make_cert(int chain, int pos, uint64_t *seed)
+/* A real chain (root, intermediate, leaf, fleet_cert.c): the collector
+ * derives every field from the DER, as it does for the shim's events. */
+static void make_chain(int chain, Pinshim__Cert *out[3], uint64_t *seed)
 {
-	Pinshim__Cert *c = calloc(1, sizeof(*c));
-	uint8_t *der = malloc(DER_SIZE);
-	char buf[160];
+	const struct fleet_cert *issuer = NULL;
+	char subject[160], dns[64], err[256];
 
-	pinshim__cert__init(c);
-	for (size_t i = 0; i < DER_SIZE; i++)
-		der[i] = (uint8_t)rng(seed);
-	c->position = (uint32_t)pos;
-	snprintf(buf, sizeof(buf), "CN=%s %d,O=Bench Org %d,C=US",
-		 pos == 0 ? "leaf" : pos == 1 ? "Intermediate" : "Root", chain,
-		 chain);
-	c->subject = strdup(buf);
-	snprintf(buf, sizeof(buf), "CN=%s %d,O=Bench Org %d,C=US",
-		 pos == 2 ? "Root" : pos == 1 ? "Root" : "Intermediate", chain,
-		 chain);
-	c->issuer = strdup(buf);
-	snprintf(buf, sizeof(buf), "%016llX%08X",
-		 (unsigned long long)rng(seed), (unsigned)rng(seed));
-	c->serial = strdup(buf);
-	c->not_before = 1700000000;
-	c->not_after = 1800000000;
-	snprintf(buf, sizeof(buf), "sha256/%043llu=", (unsigned long long)rng(seed));
-	c->pin = strdup(buf);
-	c->sha256.data = malloc(32);
-	c->sha256.len = 32;
-	EVP_Digest(der, DER_SIZE, c->sha256.data, NULL, EVP_sha256(), NULL);
-	c->der.data = der;
-	c->der.len = DER_SIZE;
-	return c;
+	for (int pos = 2; pos >= 0; pos--) {
+		struct fleet_cert *c;
+
+		snprintf(subject, sizeof(subject), "C=US,O=Bench Org %d,CN=%s %d",
+			 chain, pos == 0 ? "leaf" : pos == 1 ? "Intermediate"
+			 : "Root", chain);
+		snprintf(dns, sizeof(dns), "leaf%d.example.com", chain);
+		c = fleet_cert_new(subject, pos == 0 ? dns : NULL, issuer,
+				   1700000000, 1900000000,
+				   (uint64_t)chain * 3 + (uint64_t)pos + 1, seed,
+				   err, sizeof(err));
+		if (c == NULL) {
+			fprintf(stderr, "ingest: certificate: %s\n", err);
+			exit(1);
+		}
+		c->pb.position = (uint32_t)pos;
+		out[pos] = &c->pb;
+		issuer = c;
+	}
 }
 
 static Pinshim__Cert *chains[NCHAINS][3];
@@ -137,8 +125,7 @@ static void make_pools(void)
 	char buf[64];
 
 	for (int c = 0; c < NCHAINS; c++)
-		for (int p = 0; p < 3; p++)
-			chains[c][p] = make_cert(c, p, &seed);
+		make_chain(c, chains[c], &seed);
 	for (int s = 0; s < NSTACKS; s++) {
 		for (int d = 0; d < STACK_DEPTH; d++) {
 			Pinshim__StackFrame *f = calloc(1, sizeof(*f));
@@ -146,10 +133,10 @@ static void make_pools(void)
 			pinshim__stack_frame__init(f);
 			f->module = (char *)modules[(s + d) % 4];
 			f->build_id = "0123456789abcdef0123456789abcdef01234567";
-			f->offset = rng(&seed) % 0x100000;
+			f->offset = rng_next(&seed) % 0x100000;
 			snprintf(buf, sizeof(buf), "function_%d_%d", s, d);
 			f->symbol = strdup(buf);
-			f->symbol_offset = rng(&seed) % 0x200;
+			f->symbol_offset = rng_next(&seed) % 0x200;
 			stacks[s][d] = f;
 		}
 	}
@@ -187,7 +174,7 @@ static void make_template(int t, uint64_t *seed)
 	Pinshim__Platform pl = PINSHIM__PLATFORM__INIT;
 	Pinshim__Process pr = PINSHIM__PROCESS__INIT;
 	Pinshim__Network nw = PINSHIM__NETWORK__INIT;
-	int c = (int)(rng(seed) % NCHAINS);
+	int c = (int)(rng_next(seed) % NCHAINS);
 	char peer[32], label[32];
 
 	e.id.data = id0;
@@ -238,7 +225,7 @@ static void make_template(int t, uint64_t *seed)
 	nw.resolvers = resolvers;
 	nw.local_address = "10.0.0.23";
 	e.network = &nw;
-	e.stack = stacks[rng(seed) % NSTACKS];
+	e.stack = stacks[rng_next(seed) % NSTACKS];
 	e.n_stack = STACK_DEPTH;
 	e.count = 1;
 	e.last_time_us = e.time_us;
@@ -256,7 +243,7 @@ static void make_template(int t, uint64_t *seed)
 static void uuid7(uint8_t id[16], uint64_t *seed)
 {
 	struct timespec t;
-	uint64_t ms, r1 = rng(seed), r2 = rng(seed);
+	uint64_t ms, r1 = rng_next(seed), r2 = rng_next(seed);
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	ms = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
@@ -268,7 +255,7 @@ static size_t build_batch(uint8_t *buf, long n, uint64_t *seed,
 			  uint8_t batch_id[16])
 {
 	size_t body = 18, p;
-	long first = (long)(rng(seed) % NTEMPLATES);
+	long first = (long)(rng_next(seed) % NTEMPLATES);
 
 	for (long i = 0; i < n; i++) {
 		const struct tmpl *t = &templates[(first + i) % NTEMPLATES];

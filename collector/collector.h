@@ -151,12 +151,19 @@ struct job {
 	char err[256];
 };
 
-/* Starts the writer on s.  0, or -1 with err set. */
-int writer_start(struct store *s, char *err, size_t errlen);
+/* Starts the writer on s, which it owns from then on (it may reopen it,
+ * with sync, see writer.c).  0, or -1 with err set. */
+int writer_start(struct store *s, enum store_sync sync, char *err,
+		 size_t errlen);
 /* Queues job; it comes back through loop_job_done. */
 void writer_submit(struct job *job);
-/* Drains the queue, commits, stops the thread. */
+/* Drains the queue, commits, stops the thread, closes the store. */
 void writer_stop(void);
+
+/* ---- main.c ---- */
+/* The collector cannot go on (its database is gone): it stops as on
+ * SIGTERM and exits with status 1. */
+void collector_fail(void);
 
 /* A list of connections (loop.c: by state; sources.c: per source), oldest
  * first, linked through one struct conn_link of each. */

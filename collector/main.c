@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,14 @@ static int fit_fd_limit(struct config *cfg)
 	return 0;
 }
 
+static atomic_bool failed;
+
+void collector_fail(void)
+{
+	atomic_store(&failed, true);
+	kill(getpid(), SIGTERM);
+}
+
 /* Waits for SIGTERM or SIGINT. */
 static void wait_signal(int sfd)
 {
@@ -284,7 +293,7 @@ static int run(struct config *cfg)
 	}
 	lfd = listen_open(cfg->listen, 4096, bound, sizeof(bound), err,
 			  sizeof(err));
-	if (lfd < 0 || writer_start(s, err, sizeof(err)) < 0) {
+	if (lfd < 0 || writer_start(s, cfg->sync, err, sizeof(err)) < 0) {
 		log_line("%s", err);
 		store_close(s);
 		return 1;
@@ -292,7 +301,6 @@ static int run(struct config *cfg)
 	if (loop_start(lfd, cfg, err, sizeof(err)) < 0) {
 		log_line("%s", err);
 		writer_stop();
-		store_close(s);
 		return 1;
 	}
 	if (!auth_required())
@@ -303,8 +311,7 @@ static int run(struct config *cfg)
 	loop_stop();
 	close(lfd);
 	writer_stop();
-	store_close(s);
-	return 0;
+	return atomic_load(&failed) ? 1 : 0;
 }
 
 int main(int argc, char **argv)

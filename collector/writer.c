@@ -5,14 +5,24 @@
  * loop, which acks them.
  * After the acks, it checkpoints the WAL when it has grown (the batches
  * arriving meanwhile make the next group).
+ *
+ * Before every group (and every idle second) it checks that the file at
+ * the database's path is still the one open.  Deleted: everything
+ * committed is copied back to the path and the writer goes on with it.
+ * Replaced by another file: everything committed is copied beside it
+ * (PATH.rescued-TIME), nothing more is acknowledged, and the collector
+ * stops with status 1.  Either way what was acknowledged is kept, and the
+ * batches of the group are answered "try again later".
  */
 #include "collector.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct {
 	pthread_mutex_t lock;
@@ -21,6 +31,8 @@ static struct {
 	bool stopping;
 	pthread_t thread;
 	struct store *store;
+	enum store_sync sync;
+	bool broken;                /* no database to store into: fail all */
 	struct store_stats written; /* as last committed */
 } w = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -101,6 +113,74 @@ static void fail_stored(struct job *jobs)
 			j->state = JOB_FAILED;
 }
 
+/* Deleted: the copy takes the path again (never over a file that came
+ * meanwhile), and the writer reopens it.  0, or -1. */
+static int rescue_in_place(const char *path, char *err, size_t errlen)
+{
+	char tmp[4200];
+	struct store *s;
+
+	snprintf(tmp, sizeof(tmp), "%s.rescue-%d", path, (int)getpid());
+	if (store_copy_to(w.store, tmp, err, errlen) < 0)
+		return -1;
+	store_close(w.store);
+	w.store = NULL;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
+		snprintf(err, errlen, "%.200s is kept as %.220s: %s", path,
+			 tmp, strerror(errno));
+		return -1;
+	}
+	s = store_open(path, STORE_WRITE, w.sync, err, errlen);
+	if (s == NULL)
+		return -1;
+	w.store = s;
+	return 0;
+}
+
+/* Replaced: the copy goes beside the new file. */
+static void rescue_beside(const char *path)
+{
+	char dest[4200], when[32], err[512];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", gmtime_r(&t, &tm));
+	snprintf(dest, sizeof(dest), "%s.rescued-%s", path, when);
+	if (store_copy_to(w.store, dest, err, sizeof(err)) == 0)
+		log_line("everything acknowledged so far is saved in %s", dest);
+	else
+		log_line("%s: the open database stays in memory only", err);
+}
+
+/* The file at the database's path is no longer the one open: see the
+ * top of this file.  false when the writer cannot go on. */
+static bool still_ours(void)
+{
+	char path[4096], err[512];
+
+	if (w.broken || !store_moved(w.store))
+		return !w.broken;
+	snprintf(path, sizeof(path), "%s", store_path(w.store));
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		log_line("the database file %s was deleted while the collector "
+			 "had it open: saving what was acknowledged back to it",
+			 path);
+		if (rescue_in_place(path, err, sizeof(err)) == 0) {
+			log_line("%s is back, with everything acknowledged; "
+				 "storing goes on", path);
+			return true;
+		}
+		log_line("%s", err);
+	} else {
+		log_line("the database file %s was replaced while the collector "
+			 "had it open: nothing more is acknowledged", path);
+		rescue_beside(path);
+	}
+	w.broken = true;
+	collector_fail();
+	return false;
+}
+
 /* One group commit over the list jobs, then hands each job back. */
 static void commit_group(struct job *jobs)
 {
@@ -108,6 +188,11 @@ static void commit_group(struct job *jobs)
 	char err[512];
 	struct job *next;
 
+	if (!still_ours()) {
+		for (struct job *j = jobs; j != NULL; j = j->next)
+			j->state = JOB_FAILED;
+		goto hand_back;
+	}
 	if (store_begin(w.store, err, sizeof(err)) < 0) {
 		log_line("%s", err);
 		for (struct job *j = jobs; j != NULL; j = j->next)
@@ -137,7 +222,8 @@ hand_back:
 		j->keys = NULL;
 		loop_job_done(j);
 	}
-	if (store_checkpoint(w.store, err, sizeof(err)) < 0)
+	if (w.store != NULL && !w.broken &&
+	    store_checkpoint(w.store, err, sizeof(err)) < 0)
 		log_line("%s", err);
 }
 
@@ -147,6 +233,8 @@ static void flush_stats(void)
 	struct store_stats now, delta = { 0 };
 	char err[512];
 
+	if (!still_ours())
+		return;
 	stats_snapshot(&now);
 	if (memcmp(&now, &w.written, sizeof(now)) == 0)
 		return;
@@ -194,11 +282,13 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int writer_start(struct store *s, char *err, size_t errlen)
+int writer_start(struct store *s, enum store_sync sync, char *err,
+		 size_t errlen)
 {
 	int rc;
 
 	w.store = s;
+	w.sync = sync;
 	if (store_stats_read(s, &stats, err, errlen) < 0)
 		return -1;
 	w.written = stats;
@@ -217,4 +307,6 @@ void writer_stop(void)
 	pthread_cond_signal(&w.work);
 	pthread_mutex_unlock(&w.lock);
 	pthread_join(w.thread, NULL);
+	store_close(w.store);
+	w.store = NULL;
 }

@@ -16,9 +16,61 @@
 		}                                                       \
 	} while (0)
 
+size_t wire_utf8_char(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], len, min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (unsigned i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* What the database and every page get is text. */
+static bool utf8_ok(const char *s, size_t n)
+{
+	for (size_t i = 0, c; i < n; i += c)
+		if ((c = wire_utf8_char((const unsigned char *)s + i, n - i)) == 0)
+			return false;
+	return true;
+}
+
 static bool str_ok(const char *s)
 {
-	return s == NULL || strnlen(s, WIRE_MAX_STRING + 1) <= WIRE_MAX_STRING;
+	size_t n = s != NULL ? strnlen(s, WIRE_MAX_STRING + 1) : 0;
+
+	return s == NULL || (n <= WIRE_MAX_STRING && utf8_ok(s, n));
+}
+
+/* Times a record may carry: 2000-01-01 up to 2100-01-01 (a client's
+ * wrong clock is far inside; its offset from the collector's receive
+ * time is kept as it is). */
+#define TIME_MIN_S 946684800LL
+#define TIME_MAX_S 4102444800LL
+/* Certificate validity as a claim may give it: 1900 up to the end of
+ * 9999 (what X.509 times can say). */
+#define CERT_TIME_MIN_S (-2208988800LL)
+#define CERT_TIME_MAX_S 253402300799LL
+
+static bool time_us_ok(int64_t t)
+{
+	return t >= TIME_MIN_S * 1000000 && t < TIME_MAX_S * 1000000;
 }
 
 static bool id_ok(ProtobufCBinaryData id)
@@ -50,6 +102,12 @@ static bool chain_ok(Pinshim__Cert **c, size_t n, char *err, size_t errlen)
 		CHECK(c[i]->der.len <= WIRE_MAX_DER,
 		      "certificate %zu: DER of %zu bytes (limit %d)", i,
 		      c[i]->der.len, WIRE_MAX_DER);
+		CHECK(c[i]->not_before >= CERT_TIME_MIN_S &&
+		      c[i]->not_before <= CERT_TIME_MAX_S &&
+		      c[i]->not_after >= CERT_TIME_MIN_S &&
+		      c[i]->not_after <= CERT_TIME_MAX_S,
+		      "certificate %zu: validity outside the years 1900-9999",
+		      i);
 	}
 	return true;
 }
@@ -100,6 +158,22 @@ static bool event_ok(const Pinshim__Event *e, size_t i, char *err,
 	      "event %zu: %zu expected pins (limit %d)", i, e->n_expected_pins,
 	      WIRE_MAX_LIST);
 	CHECK(e->port <= 65535, "event %zu: port %u", i, e->port);
+	CHECK(e->kind >= PINSHIM__KIND__PIN_MISMATCH &&
+	      e->kind <= PINSHIM__KIND__POLICY_ERROR, "event %zu: unknown kind "
+	      "%d", i, (int)e->kind);
+	CHECK(e->decision >= PINSHIM__DECISION__BLOCKED &&
+	      e->decision <= PINSHIM__DECISION__ALLOWED, "event %zu: unknown "
+	      "decision %d", i, (int)e->decision);
+	CHECK(e->mode >= PINSHIM__MODE__MODE_UNSPECIFIED &&
+	      e->mode <= PINSHIM__MODE__ENFORCE, "event %zu: unknown mode %d", i,
+	      (int)e->mode);
+	CHECK(e->matched >= PINSHIM__MATCHED__MATCHED_NONE &&
+	      e->matched <= PINSHIM__MATCHED__MATCHED_BUILT, "event %zu: "
+	      "unknown match %d", i, (int)e->matched);
+	CHECK(time_us_ok(e->time_us) && (e->last_time_us == 0 ||
+	      (time_us_ok(e->last_time_us) && e->last_time_us >= e->time_us)),
+	      "event %zu: time outside 2000-2100, or its last time before it",
+	      i);
 	if (!chain_ok(e->served_chain, e->n_served_chain, err, errlen) ||
 	    !chain_ok(e->built_chain, e->n_built_chain, err, errlen) ||
 	    !context_ok(e, err, errlen))
@@ -120,6 +194,9 @@ static bool counter_ok(const Pinshim__Counter *c, size_t i, char *err,
 	      "counter %zu: chain fingerprint of %zu bytes", i,
 	      c->chain_fingerprint.len);
 	CHECK(c->port <= 65535, "counter %zu: port %u", i, c->port);
+	CHECK(c->hour >= TIME_MIN_S && c->hour < TIME_MAX_S,
+	      "counter %zu: hour %lld outside 2000-2100", i,
+	      (long long)c->hour);
 	CHECK(c->resumed_failed <= c->resumed, "counter %zu: %llu resumed "
 	      "after a failure, of %llu resumed", i,
 	      (unsigned long long)c->resumed_failed,

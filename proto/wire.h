@@ -45,6 +45,11 @@ Pinshim__Frame *wire_unpack(const uint8_t *body, size_t len, char *err,
 			    size_t errlen);
 void wire_free(Pinshim__Frame *f);
 
+/* The length of the well-formed UTF-8 character at s (at most n bytes):
+ * 1 for ASCII, 0 when the bytes are not one (overlong, surrogate, beyond
+ * U+10FFFF, cut short).  Every string of a frame must be made of them. */
+size_t wire_utf8_char(const unsigned char *s, size_t n);
+
 /* Checks every bound above on a decoded frame; false with err set. */
 bool wire_validate(const Pinshim__Frame *f, char *err, size_t errlen);
 

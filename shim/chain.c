@@ -2,87 +2,11 @@
  * every handshake), and printable details (only when an event is built).
  * Every field comes from the network: bounded, escaped, never trusted. */
 #include "shim.h"
+#include "certinfo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cert_spki(X509 *x, struct pin *out)
-{
-	unsigned char buf[4096], *p = buf;
-	int len;
-
-	/* i2d of the whole SubjectPublicKeyInfo, not X509_pubkey_digest,
-	 * which hashes the key bits only: pins are over the full SPKI. */
-	len = ossl.i2d_X509_PUBKEY(ossl.X509_get_X509_PUBKEY(x), NULL);
-	if (len <= 0 || (size_t)len > sizeof(buf))
-		return -1;
-	if (ossl.i2d_X509_PUBKEY(ossl.X509_get_X509_PUBKEY(x), &p) != len)
-		return -1;
-	return pin_of_der(buf, (size_t)len, out);
-}
-
-static void cert_sha256(X509 *x, unsigned char out[32])
-{
-	unsigned char *der = NULL;
-	int len = ossl.i2d_X509(x, &der);
-
-	memset(out, 0, 32);
-	if (len > 0)
-		ossl.EVP_Digest(der, (size_t)len, out, NULL, ossl.EVP_sha256(),
-				NULL);
-	ossl.CRYPTO_free(der, __FILE__, __LINE__);
-}
-
-/* RFC 2253 with control and non-ASCII bytes escaped, cut to len. */
-static void name_text(const X509_NAME *name, char *out, size_t len)
-{
-	BIO *b = ossl.BIO_new(ossl.BIO_s_mem());
-	int n;
-
-	out[0] = '\0';
-	if (b == NULL)
-		return;
-	if (ossl.X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
-		n = ossl.BIO_read(b, out, (int)len - 1);
-		out[n > 0 ? n : 0] = '\0';
-	}
-	ossl.BIO_free(b);
-}
-
-static void time_text(const ASN1_TIME *t, char *out, size_t len)
-{
-	struct tm tm;
-
-	out[0] = '\0';
-	if (t != NULL && ossl.ASN1_TIME_to_tm(t, &tm) == 1)
-		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* The serial's magnitude in hex, as `openssl x509 -serial` prints it. */
-static void serial_text(X509 *x, char *out, size_t len)
-{
-	const ASN1_INTEGER *sn = ossl.X509_get0_serialNumber(x);
-	const unsigned char *b = sn != NULL ? ossl.ASN1_STRING_get0_data(sn) : NULL;
-	int n = sn != NULL ? ossl.ASN1_STRING_length(sn) : 0;
-	static const char digits[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (int i = 0; b != NULL && i < n && o + 2 < len; i++) {
-		out[o++] = digits[b[i] >> 4];
-		out[o++] = digits[b[i] & 15];
-	}
-	out[o] = '\0';
-}
-
-static long long time_seconds(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || ossl.ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (long long)timegm(&tm);
-}
 
 /* A copy of the DER while the event's budget lasts (leaf first: the most
  * telling certificate is the one kept). */
@@ -104,18 +28,19 @@ static void cert_der(X509 *x, struct cert_info *ci, size_t *budget)
 
 static void cert_details(X509 *x, struct cert_info *ci, size_t *budget)
 {
-	cert_sha256(x, ci->sha256);
-	serial_text(x, ci->serial, sizeof(ci->serial));
-	ci->not_before_s = time_seconds(ossl.X509_get0_notBefore(x));
-	ci->not_after_s = time_seconds(ossl.X509_get0_notAfter(x));
+	certinfo_sha256(x, ci->sha256);
+	certinfo_serial(x, ci->serial, sizeof(ci->serial));
+	ci->not_before_s = certinfo_seconds(ossl.X509_get0_notBefore(x));
+	ci->not_after_s = certinfo_seconds(ossl.X509_get0_notAfter(x));
 	cert_der(x, ci, budget);
-	name_text(ossl.X509_get_subject_name(x), ci->subject,
-		  sizeof(ci->subject));
-	name_text(ossl.X509_get_issuer_name(x), ci->issuer, sizeof(ci->issuer));
-	time_text(ossl.X509_get0_notBefore(x), ci->not_before,
-		  sizeof(ci->not_before));
-	time_text(ossl.X509_get0_notAfter(x), ci->not_after,
-		  sizeof(ci->not_after));
+	certinfo_name(ossl.X509_get_subject_name(x), ci->subject,
+		      sizeof(ci->subject));
+	certinfo_name(ossl.X509_get_issuer_name(x), ci->issuer,
+		      sizeof(ci->issuer));
+	certinfo_time_text(ossl.X509_get0_notBefore(x), ci->not_before,
+			   sizeof(ci->not_before));
+	certinfo_time_text(ossl.X509_get0_notAfter(x), ci->not_after,
+			   sizeof(ci->not_after));
 }
 
 void chain_read(STACK_OF(X509) *sk, struct chain *out)
@@ -130,7 +55,7 @@ void chain_read(STACK_OF(X509) *sk, struct chain *out)
 
 		memset(ci, 0, sizeof(*ci));
 		/* Kept even without a pin, so positions stay true. */
-		ci->has_spki = cert_spki(x, &ci->spki) == 0;
+		ci->has_spki = certinfo_spki(x, &ci->spki) == 0;
 		out->n++;
 	}
 }
@@ -194,7 +119,7 @@ void chain_complete(struct chain *c, const struct chain *done,
 			ci->der = NULL;
 			ci->der_len = 0;
 		} else {
-			ci->has_spki = cert_spki(x, &ci->spki) == 0;
+			ci->has_spki = certinfo_spki(x, &ci->spki) == 0;
 			cert_details(x, ci, der_budget);
 		}
 		ci->held = NULL;

@@ -51,7 +51,8 @@
 	X(EVP_EncodeBlock) X(BIO_ctrl) X(BIO_next) X(OpenSSL_version)          \
 	X(CRYPTO_free) X(BIO_new) X(BIO_s_mem) X(BIO_read) X(BIO_free) X(X509_NAME_print_ex)   \
 	X(X509_digest) X(EVP_sha1) X(X509_get0_serialNumber) X(ASN1_STRING_get0_data) \
-	X(ASN1_STRING_length) X(X509_up_ref) X(X509_free) X(OPENSSL_init_crypto)
+	X(ASN1_STRING_length) X(X509_up_ref) X(X509_free) X(OPENSSL_init_crypto) \
+	X(d2i_X509)
 
 #define OSSL_MEMBER(name) __typeof__(&name) name;
 struct ossl {

@@ -63,33 +63,14 @@ static void arena_free(struct arena *a)
 
 /* ---- strings fit to send ---- */
 
-/* Length of the well-formed UTF-8 character at s (at most n bytes), 0 when
- * the bytes are not one (overlong, surrogate, beyond U+10FFFF, cut). */
+/* Length of the printable, well-formed UTF-8 character at s (at most n
+ * bytes), 0 when the bytes are not one (control, overlong, surrogate,
+ * beyond U+10FFFF, cut): the collector refuses strings of anything else. */
 static size_t utf8_char(const unsigned char *s, size_t n)
 {
-	unsigned c = s[0], len, min, cp;
-
-	if (c < 0x80)
-		return (c >= 0x20 && c != 0x7f) ? 1 : 0;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, min = 0x80, cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, min = 0x800, cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, min = 0x10000, cp = c & 0x07;
-	} else {
+	if (s[0] < 0x20 || s[0] == 0x7f)
 		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (unsigned i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
+	return wire_utf8_char(s, n);
 }
 
 static bool clean(const char *s, size_t len)

@@ -41,8 +41,8 @@ static const char failure_sql[] =
 
 static const char chain_sql[] =
 	"SELECT cc.position, c.subject, c.issuer, c.serial, c.pin, c.sha256,"
-	" c.not_before, c.not_after FROM chain_cert cc"
-	" JOIN cert c ON c.id = cc.cert_id"
+	" c.not_before, c.not_after, c.verified, c.conflict FROM chain_cert cc"
+	" JOIN cert_shown c ON c.id = cc.cert_id"
 	" WHERE cc.chain_id = ? ORDER BY cc.position";
 
 static const char stack_sql[] =
@@ -116,6 +116,8 @@ static int load_cert(struct query *q, struct store_cert *c)
 		c->sha256 = (const uint8_t *)keep(q, sha, 32);
 	c->not_before = sqlite3_column_int64(st, 6);
 	c->not_after = sqlite3_column_int64(st, 7);
+	c->verified = sqlite3_column_int(st, 8);
+	c->conflict = sqlite3_column_int(st, 9);
 	if (c->subject == NULL || c->issuer == NULL || c->serial == NULL ||
 	    c->pin == NULL || (sha != NULL && c->sha256 == NULL))
 		return -1;

@@ -15,7 +15,7 @@
 enum norm {
 	NORM_CERT, NORM_CHAIN, NORM_PLATFORM, NORM_PROCESS, NORM_NETWORK,
 	NORM_STACK, NORM_PINSET, NORM_SENDER, NORM_FAILURE, NORM_DIMS,
-	NORM_CLIENT, NORM_COUNT
+	NORM_CLIENT, NORM_ORIGIN, NORM_COUNT
 };
 
 /* Prepared statements, by name (store/put.c, store/stats.c). */
@@ -23,11 +23,12 @@ enum norm {
 	X(event_insert) X(failure_insert) X(failure_find) X(counter_seen)   \
 	X(dims_insert) X(dims_find) X(client_insert) X(client_find)         \
 	X(stats_put)                                                        \
-	X(cert_insert) X(cert_find) X(cert_add_der) X(chain_insert)         \
+	X(cert_insert) X(cert_find) X(cert_verify) X(chain_insert)         \
 	X(chain_find) X(chain_cert) X(platform_insert) X(platform_find)     \
 	X(process_insert) X(process_find) X(network_insert) X(network_find) \
 	X(stack_insert) X(stack_find) X(stack_frame) X(pinset_insert)       \
 	X(pinset_find) X(sender_insert) X(sender_find) X(chain_counter_fp)  \
+	X(chain_counter_fp_der) X(origin_insert) X(origin_find)             \
 	X(begin) X(commit) X(rollback) X(savepoint) X(release)              \
 	X(rollback_to)
 
@@ -126,8 +127,12 @@ enum { ROLLUP_CLOCK_OK, ROLLUP_CLOCK_AHEAD, ROLLUP_CLOCK_BEHIND };
 struct rollup_counts {
 	int64_t successes, failures, resumed, resumed_failed;
 };
+/* -2 when the counter would take its origin past ROLLUP_ORIGIN_MAX_HOUR
+ * handshakes with the host in that hour (a count no client makes: the
+ * batch is refused). */
+#define ROLLUP_ORIGIN_MAX_HOUR 36000000LL   /* 10,000 a second, all hour */
 int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
-		   const struct rollup_counter_key *k,
+		   int64_t origin, const struct rollup_counter_key *k,
 		   const struct rollup_counts *d);
 void rollup_batch_end(struct rollup *r, bool keep);
 int rollup_flush(struct store *s, char *err, size_t errlen);

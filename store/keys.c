@@ -109,17 +109,16 @@ static int finish(struct store_hasher *h, uint8_t out[32])
 	return keys_sha256(h, h->buf, h->len, out);
 }
 
-/* A certificate: its SHA-256 as sent, else that of its DER, else a hash
- * of its fields (a sender that had neither). */
+/* A certificate that came with its DER: the SHA-256 of the DER (its
+ * fields are then the DER's, put.c).  Without DER, the key hashes all the
+ * sender claims, the claimed SHA-256 among them: claims that differ are
+ * kept apart, and none shares a row with what a DER proves. */
 int keys_cert(struct store_hasher *h, const Pinshim__Cert *c, uint8_t out[32])
 {
-	if (c->sha256.len == 32) {
-		memcpy(out, c->sha256.data, 32);
-		return 0;
-	}
 	if (c->der.len > 0)
 		return keys_sha256(h, c->der.data, c->der.len, out);
-	start(h, "pinshim cert fields");
+	start(h, "pinshim cert claim");
+	put(h, c->sha256.data, c->sha256.len);
 	put_str(h, c->subject);
 	put_str(h, c->issuer);
 	put_str(h, c->serial);

@@ -10,6 +10,7 @@
  * (rollup.c).  The batch was checked by store_prepare: nothing here
  * refuses content. */
 #include "internal.h"
+#include "certinfo.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -47,11 +48,15 @@ static const char *const sql[] = {
 	    "INSERT OR REPLACE INTO stats (name, value) VALUES (?,?)"),
 	SQL(cert_insert,
 	    "INSERT OR IGNORE INTO cert (key, sha256, subject, issuer, serial,"
-	    " not_before, not_after, pin, der) VALUES (?,?,?,?,?,?,?,?,?)"),
-	SQL(cert_find, "SELECT id, der IS NOT NULL FROM cert WHERE key = ?"),
-	SQL(cert_add_der, "UPDATE cert SET der = ? WHERE id = ? AND der IS NULL"),
+	    " not_before, not_after, pin, der, verified)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?)"),
+	SQL(cert_find, "SELECT id, verified FROM cert WHERE key = ?"),
+	SQL(cert_verify, "UPDATE cert SET sha256 = ?2, subject = ?3, issuer = ?4,"
+	    " serial = ?5, not_before = ?6, not_after = ?7, pin = ?8, der = ?9,"
+	    " verified = 1 WHERE id = ?1 AND NOT verified"),
 	SQL(chain_insert,
-	    "INSERT OR IGNORE INTO chain (fingerprint, length) VALUES (?,?)"),
+	    "INSERT OR IGNORE INTO chain (fingerprint, length, verified)"
+	    " VALUES (?,?,?)"),
 	SQL(chain_find, "SELECT id FROM chain WHERE fingerprint = ?"),
 	SQL(chain_cert, "INSERT OR IGNORE INTO chain_cert (chain_id, position,"
 	    " cert_id) VALUES (?,?,?)"),
@@ -81,8 +86,13 @@ static const char *const sql[] = {
 	SQL(sender_insert,
 	    "INSERT OR IGNORE INTO sender (key, address, name) VALUES (?,?,?)"),
 	SQL(sender_find, "SELECT id FROM sender WHERE key = ?"),
+	SQL(origin_insert,
+	    "INSERT OR IGNORE INTO origin (key, address, name) VALUES (?,?,?)"),
+	SQL(origin_find, "SELECT id FROM origin WHERE key = ?"),
 	SQL(chain_counter_fp, "UPDATE chain SET counter_fp = ?"
-	    " WHERE id = ? AND counter_fp IS NULL"),
+	    " WHERE id = ? AND counter_fp IS NULL AND NOT verified"),
+	SQL(chain_counter_fp_der, "UPDATE chain SET counter_fp = ?"
+	    " WHERE id = ?"),
 	SQL(begin, "BEGIN IMMEDIATE"),
 	SQL(commit, "COMMIT"),
 	SQL(rollback, "ROLLBACK"),
@@ -187,46 +197,90 @@ static char *json_list(char **v, size_t n)
 
 /* ---- certificates and chains --------------------------------------------- */
 
-#define CERT_HAS_DER 1u
+#define CERT_VERIFIED 1u
 
+/* A certificate's row as the database keeps it: with DER, every field is
+ * derived from the DER here (what the sender claims beside it is not
+ * read); without, the sender's claims, marked unverified. */
 struct cert_row {
-	const Pinshim__Cert *c;
-	const uint8_t *key;
+	uint8_t sha256[32];
+	const uint8_t *sha256_p;        /* NULL: none known */
+	const char *subject, *issuer, *serial, *pin;
+	int64_t not_before, not_after;
+	const ProtobufCBinaryData *der; /* NULL: none */
+	char pin_text[PIN_STRLEN];
+	struct certinfo ci;
 };
 
+/* 0, or -1 when the DER is not a certificate (store_prepare refused
+ * those: a batch that reaches here with one is refused too). */
+static int cert_fields(const Pinshim__Cert *c, struct cert_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (c->der.len == 0) {
+		r->sha256_p = c->sha256.len == 32 ? c->sha256.data : NULL;
+		r->subject = str(c->subject);
+		r->issuer = str(c->issuer);
+		r->serial = str(c->serial);
+		r->pin = str(c->pin);
+		r->not_before = c->not_before;
+		r->not_after = c->not_after;
+		return 0;
+	}
+	if (certinfo_from_der(c->der.data, c->der.len, &r->ci) < 0)
+		return -1;
+	if (r->ci.has_spki)
+		pin_format(&r->ci.spki, r->pin_text);
+	memcpy(r->sha256, r->ci.sha256, 32);
+	r->sha256_p = r->sha256;
+	r->subject = r->ci.subject;
+	r->issuer = r->ci.issuer;
+	r->serial = r->ci.serial;
+	r->pin = r->pin_text;
+	r->not_before = r->ci.not_before;
+	r->not_after = r->ci.not_after;
+	r->der = &c->der;
+	return 0;
+}
+
+/* Parameters 2.. of cert_insert and cert_verify (1 is the key, or the
+ * row's id). */
 static void bind_cert(sqlite3_stmt *st, const void *obj)
 {
 	const struct cert_row *r = obj;
-	const Pinshim__Cert *c = r->c;
 
-	if (c->sha256.len == 32 || c->der.len > 0)
-		sqlite3_bind_blob(st, 2, r->key, 32, SQLITE_STATIC);
+	if (r->sha256_p != NULL)
+		sqlite3_bind_blob(st, 2, r->sha256_p, 32, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 2);
-	bind_str(st, 3, c->subject);
-	bind_str(st, 4, c->issuer);
-	bind_str(st, 5, c->serial);
-	sqlite3_bind_int64(st, 6, c->not_before);
-	sqlite3_bind_int64(st, 7, c->not_after);
-	bind_str(st, 8, c->pin);
-	if (c->der.len > 0)
-		bind_blob(st, 9, c->der.data, c->der.len);
+	bind_str(st, 3, r->subject);
+	bind_str(st, 4, r->issuer);
+	bind_str(st, 5, r->serial);
+	sqlite3_bind_int64(st, 6, r->not_before);
+	sqlite3_bind_int64(st, 7, r->not_after);
+	bind_str(st, 8, r->pin);
+	if (r->der != NULL)
+		bind_blob(st, 9, r->der->data, r->der->len);
 	else
 		sqlite3_bind_null(st, 9);
+	if (sqlite3_bind_parameter_count(st) >= 10)
+		sqlite3_bind_int(st, 10, r->der != NULL);
 }
 
-/* A known certificate without DER gets this sender's (store_prepare
- * checked that it hashes to the certificate's key). */
-static int cert_add_der(struct store *s, struct cache_slot *slot,
-			const Pinshim__Cert *c, char *err, size_t errlen)
+/* A row that held only claims (keyed by its SHA-256 before schema 4)
+ * takes the fields of the DER that came for it. */
+static int cert_verify(struct store *s, struct cache_slot *slot,
+		       const struct cert_row *r, char *err, size_t errlen)
 {
-	if ((slot->flags & CERT_HAS_DER) || c->der.len == 0)
+	sqlite3_stmt *st = s->st.cert_verify;
+
+	if ((slot->flags & CERT_VERIFIED) || r->der == NULL)
 		return 0;
-	bind_blob(s->st.cert_add_der, 1, c->der.data, c->der.len);
-	sqlite3_bind_int64(s->st.cert_add_der, 2, slot->rowid);
-	if (store_step_done(s, s->st.cert_add_der, "cert der", err, errlen) < 0)
+	sqlite3_bind_int64(st, 1, slot->rowid);
+	bind_cert(st, r);
+	if (store_step_done(s, st, "cert verify", err, errlen) < 0)
 		return -1;
-	slot->flags |= CERT_HAS_DER;
+	slot->flags |= CERT_VERIFIED;
 	return 0;
 }
 
@@ -235,10 +289,17 @@ static int cert_row(struct store *s, const Pinshim__Cert *c,
 		    size_t errlen)
 {
 	struct cache_slot *slot = cache_find(&s->cache[NORM_CERT], key);
-	struct cert_row r = { c, key };
 	sqlite3_stmt *find = s->st.cert_find;
+	struct cert_row r;
 	bool created;
 
+	if (slot != NULL && (slot->flags & CERT_VERIFIED || c->der.len == 0)) {
+		*rowid = slot->rowid;
+		return 0;
+	}
+	if (cert_fields(c, &r) < 0)
+		return store_failf(s, err, errlen, "a certificate that "
+				   "store_prepare accepted does not parse");
 	if (slot == NULL) {
 		if (norm_row(s, NORM_CERT, key, s->st.cert_insert, find,
 			     bind_cert, &r, rowid, &created, err, errlen) < 0)
@@ -247,18 +308,18 @@ static int cert_row(struct store *s, const Pinshim__Cert *c,
 		if (slot == NULL)
 			return 0;
 		if (created) {
-			slot->flags = c->der.len > 0 ? CERT_HAS_DER : 0;
+			slot->flags = r.der != NULL ? CERT_VERIFIED : 0;
 			return 0;
 		}
-		/* stored by an earlier run: does it have DER? */
+		/* stored by an earlier run: verified? */
 		sqlite3_bind_blob(find, 1, key, 32, SQLITE_STATIC);
 		if (sqlite3_step(find) == SQLITE_ROW &&
 		    sqlite3_column_int(find, 1))
-			slot->flags |= CERT_HAS_DER;
+			slot->flags |= CERT_VERIFIED;
 		sqlite3_reset(find);
 	}
 	*rowid = slot->rowid;
-	return cert_add_der(s, slot, c, err, errlen);
+	return cert_verify(s, slot, &r, err, errlen);
 }
 
 struct chain_in {
@@ -267,11 +328,21 @@ struct chain_in {
 	uint8_t (*keys)[32];
 };
 
+/* Every certificate of the chain came with its DER. */
+static bool chain_verified(const struct chain_in *in)
+{
+	for (size_t i = 0; i < in->n; i++)
+		if (in->certs[i]->der.len == 0)
+			return false;
+	return in->n > 0;
+}
+
 static void bind_chain(sqlite3_stmt *st, const void *obj)
 {
 	const struct chain_in *in = obj;
 
 	sqlite3_bind_int64(st, 2, (int64_t)in->n);
+	sqlite3_bind_int(st, 3, chain_verified(in));
 }
 
 static int chain_certs(struct store *s, const struct chain_in *in,
@@ -297,12 +368,48 @@ static int chain_certs(struct store *s, const struct chain_in *in,
 	return 0;
 }
 
+/* The counters' fingerprint of a chain whose certificates all came with
+ * their DER, as the shim computes it (shim/chain.c: SHA-256 over the
+ * certificates' SHA-1s, the first WIRE_MAX_CHAIN of the total served):
+ * the collector's own, so that no sender can tie counters to a chain it
+ * did not see served.  false when it cannot be computed. */
+static bool der_counter_fp(struct store *s, const struct chain_in *in,
+			   size_t total, uint8_t out[32])
+{
+	uint8_t sha1s[WIRE_MAX_CHAIN * 20];
+	size_t want = total < WIRE_MAX_CHAIN ? total : WIRE_MAX_CHAIN;
+
+	if (in->n == 0 || in->n != want || !chain_verified(in))
+		return false;
+	for (size_t i = 0; i < in->n; i++)
+		if (!EVP_Digest(in->certs[i]->der.data, in->certs[i]->der.len,
+				sha1s + 20 * i, NULL, EVP_sha1(), NULL))
+			return false;
+	return keys_sha256(s->h, sha1s, 20 * in->n, out) == 0;
+}
+
+static int set_der_counter_fp(struct store *s, const struct chain_in *in,
+			      size_t total, int64_t chain, char *err,
+			      size_t errlen)
+{
+	sqlite3_stmt *st = s->st.chain_counter_fp_der;
+	uint8_t fp[32];
+
+	if (total == 0 || !der_counter_fp(s, in, total, fp))
+		return 0;
+	sqlite3_bind_blob(st, 1, fp, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, chain);
+	return store_step_done(s, st, "chain counter_fp", err, errlen);
+}
+
 /* The chain's rowid (0 for an empty chain), by its fingerprint fp: one
  * cache lookup when known, else its certificates are decoded and stored
- * (or given the DER they lacked). */
+ * (or given the fields of the DER they lacked).  total: the certificates
+ * the peer served (0 for a chain that is not a served one): a new chain
+ * whose DER is all there gets the counters' fingerprint computed here. */
 static int chain_row(struct store *s, const ProtobufCBinaryData *raw,
-		     size_t n, const uint8_t fp[32], int64_t *rowid,
-		     char *err, size_t errlen)
+		     size_t n, size_t total, const uint8_t fp[32],
+		     int64_t *rowid, char *err, size_t errlen)
 {
 	uint8_t keys[WIRE_MAX_CHAIN][32], check[32];
 	struct cache_slot *slot;
@@ -328,7 +435,8 @@ static int chain_row(struct store *s, const ProtobufCBinaryData *raw,
 		goto out;
 	if (norm_row(s, NORM_CHAIN, fp, s->st.chain_insert, s->st.chain_find,
 		     bind_chain, &in, rowid, &created, err, errlen) == 0 &&
-	    chain_certs(s, &in, *rowid, created, err, errlen) == 0)
+	    chain_certs(s, &in, *rowid, created, err, errlen) == 0 &&
+	    set_der_counter_fp(s, &in, total, *rowid, err, errlen) == 0)
 		rc = 0;
 	store_free_parts(m, n);
 	return rc;
@@ -545,6 +653,47 @@ static void bind_sender(sqlite3_stmt *st, const void *obj)
 	bind_str(st, 3, o->name);
 }
 
+/* Who a batch's counters are attributed to: its sender's address without
+ * the port, its name without the process id (schema.c, "origin"). */
+static void origin_of(const struct store_origin *o, struct store_origin *out,
+		      char addr[64], char name[128])
+{
+	const char *colon = strrchr(o->address, ':');
+	const char *open = strchr(o->name, '[');
+	const char *close = open != NULL ? strchr(open, ']') : NULL;
+	int alen = colon != NULL ? (int)(colon - o->address)
+				 : (int)strlen(o->address);
+
+	snprintf(addr, 64, "%.*s", alen, o->address);
+	if (addr[0] == '[' && addr[strlen(addr) - 1] == ']') {
+		memmove(addr, addr + 1, strlen(addr));
+		addr[strlen(addr) - 1] = '\0';
+	}
+	if (close != NULL && close > open + 1 &&
+	    strspn(open + 1, "0123456789") == (size_t)(close - open - 1))
+		snprintf(name, 128, "%.*s%s", (int)(open - o->name), o->name,
+			 close + 1);
+	else
+		snprintf(name, 128, "%s", o->name);
+	*out = (struct store_origin){ .address = addr, .name = name };
+}
+
+static int origin_row(struct store *s, const struct store_origin *o,
+		      int64_t *rowid, char *err, size_t errlen)
+{
+	struct store_origin who;
+	char addr[64], name[128];
+	uint8_t key[32];
+	bool created;
+
+	origin_of(o, &who, addr, name);
+	if (keys_sender(s->h, who.address, who.name, key) < 0)
+		return store_failf(s, err, errlen, "out of memory");
+	return norm_row(s, NORM_ORIGIN, key, s->st.origin_insert,
+			s->st.origin_find, bind_sender, &who, rowid, &created,
+			err, errlen);
+}
+
 static int sender_row(struct store *s, const struct store_origin *o,
 		      int64_t *rowid, char *err, size_t errlen)
 {
@@ -596,9 +745,10 @@ static int event_refs(struct store *s, const Pinshim__View__Event *e,
 		      char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
-	if (chain_row(s, e->served_chain, e->n_served_chain, k->served,
-		      &r->served, err, errlen) < 0 ||
-	    chain_row(s, e->built_chain, e->n_built_chain, k->built,
+	if (chain_row(s, e->served_chain, e->n_served_chain,
+		      e->served_total ? e->served_total : e->n_served_chain,
+		      k->served, &r->served, err, errlen) < 0 ||
+	    chain_row(s, e->built_chain, e->n_built_chain, 0, k->built,
 		      &r->built, err, errlen) < 0 ||
 	    pinset_row(s, e->expected_pins, e->n_expected_pins, k->pinset,
 		       &r->pinset, err, errlen) < 0 ||
@@ -793,8 +943,10 @@ static int counter_dims(struct store *s, const Pinshim__Counter *c,
 }
 
 /* 1 added, 0 already added (same id), -1 error. */
+/* 1 stored, 0 a duplicate, -1 database error, -2 refused (err set). */
 static int put_counter(struct store *s, const Pinshim__Counter *c,
-		       const struct store_origin *o, char *err, size_t errlen)
+		       const struct store_origin *o, int64_t origin,
+		       char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->st.counter_seen;
 	struct rollup_counter_key k = {
@@ -820,15 +972,25 @@ static int put_counter(struct store *s, const Pinshim__Counter *c,
 		(int64_t)c->successes, (int64_t)c->failures,
 		(int64_t)c->resumed, (int64_t)c->resumed_failed,
 	};
-	if (rollup_counter(s->rollup, str(c->host), host_hour, &k, &d) < 0)
+	switch (rollup_counter(s->rollup, str(c->host), host_hour, origin,
+			       &k, &d)) {
+	case -2:
+		snprintf(err, errlen, "counters of more than %lld handshakes "
+			 "with %.100s in one hour from one sender: not a real "
+			 "count", ROLLUP_ORIGIN_MAX_HOUR, str(c->host));
+		return -2;
+	case -1:
 		return store_failf(s, err, errlen, "out of memory");
+	}
 	return 1;
 }
 
 /* ---- chains seen ------------------------------------------------------- */
 
 /* The chain a ChainSeen names, stored as an event's served chain would be
- * (the same row when both came), with its counter fingerprint. */
+ * (the same row when both came), with the counter fingerprint it claims:
+ * only for a chain not proven by DER (which has the collector's own), and
+ * only the first claim. */
 static int put_chain_seen(struct store *s, const Pinshim__View__ChainSeen *c,
 			  const struct store_event_keys *k, char *err,
 			  size_t errlen)
@@ -838,8 +1000,8 @@ static int put_chain_seen(struct store *s, const Pinshim__View__ChainSeen *c,
 
 	if (c->n_certs == 0)
 		return 0;
-	if (chain_row(s, c->certs, c->n_certs, k->served, &chain, err,
-		      errlen) < 0)
+	if (chain_row(s, c->certs, c->n_certs, c->total ? c->total
+		      : c->n_certs, k->served, &chain, err, errlen) < 0)
 		return -1;
 	sqlite3_bind_blob(st, 1, c->fingerprint.data, (int)c->fingerprint.len,
 			  SQLITE_STATIC);
@@ -854,10 +1016,11 @@ static int put_records(struct store *s, const Pinshim__View__Batch *b,
 		       const struct store_origin *o, struct store_result *r,
 		       char *err, size_t errlen)
 {
-	int64_t sender;
+	int64_t sender, origin = 0;
 	int rc;
 
-	if (sender_row(s, o, &sender, err, errlen) < 0)
+	if (sender_row(s, o, &sender, err, errlen) < 0 ||
+	    (b->n_counters > 0 && origin_row(s, o, &origin, err, errlen) < 0))
 		return -1;
 	for (size_t i = 0; i < b->n_events; i++) {
 		rc = put_event(s, b->events[i], &keys[i], o, sender, err,
@@ -870,9 +1033,9 @@ static int put_records(struct store *s, const Pinshim__View__Batch *b,
 			r->events_duplicate++;
 	}
 	for (size_t i = 0; i < b->n_counters; i++) {
-		rc = put_counter(s, b->counters[i], o, err, errlen);
+		rc = put_counter(s, b->counters[i], o, origin, err, errlen);
 		if (rc < 0)
-			return -1;
+			return rc;
 		if (rc > 0)
 			r->counters_stored++;
 		else
@@ -933,5 +1096,5 @@ int store_put_batch(struct store *s, const Pinshim__View__Batch *b,
 	for (int i = 0; i < NORM_COUNT; i++)
 		cache_clear(&s->cache[i]);
 	memset(r, 0, sizeof(*r));
-	return -1;
+	return rc == -2 ? -2 : -1;
 }

@@ -107,11 +107,6 @@ void store_read_end(struct store *s)
 	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 }
 
-const char *store_path(const struct store *s)
-{
-	return s->path;
-}
-
 /* ---- per host and hour ------------------------------------------------------ */
 
 static int host_hour_row(sqlite3_stmt *st, void *fn, void *arg)
@@ -154,6 +149,36 @@ int store_host_hours(struct store *s, const struct store_query *f,
 		return -1;
 	return run(s, st, host_hour_row, (void *)fn, arg, "read host_hour",
 		   err, errlen);
+}
+
+static int origin_row(sqlite3_stmt *st, void *fn, void *arg)
+{
+	struct store_origin_sum o = {
+		.host = text(st, 0),
+		.address = text(st, 1),
+		.name = text(st, 2),
+		.handshakes = (uint64_t)sqlite3_column_int64(st, 3),
+	};
+
+	return ((store_origin_fn)fn)(arg, &o);
+}
+
+int store_origin_sums(struct store *s, const struct store_query *f,
+		      store_origin_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct sql q = { .nargs = 0 };
+	sqlite3_stmt *st;
+
+	sql_add(&q, "SELECT o.host, g.address, g.name, sum(o.handshakes)"
+		" FROM origin_hour o JOIN origin g ON g.id = o.origin_id"
+		" WHERE 1");
+	sql_text(&q, " AND o.host = ?", f->host);
+	sql_hours(&q, f, "o.hour");
+	sql_add(&q, " GROUP BY o.host, o.origin_id ORDER BY o.host");
+	if (sql_prepare(s, &q, &st, "read origin_hour", err, errlen) < 0)
+		return -1;
+	return run(s, st, origin_row, (void *)fn, arg, "read origin_hour", err,
+		   errlen);
 }
 
 static int name_row(sqlite3_stmt *st, void *fn, void *arg)
@@ -371,7 +396,8 @@ int64_t store_chain_by_counter_fp(struct store *s, const uint8_t fp[32],
 				  char *err, size_t errlen)
 {
 	static const char sql[] =
-		"SELECT id FROM chain WHERE counter_fp = ? ORDER BY id LIMIT 1";
+		"SELECT id FROM chain WHERE counter_fp = ?"
+		" ORDER BY verified DESC, id LIMIT 1";
 	sqlite3_stmt *st;
 	int64_t id = 0;
 	int rc;
@@ -395,8 +421,9 @@ int store_chain_read(struct store *s, int64_t id, store_chain_fn fn,
 		"SELECT fingerprint, counter_fp FROM chain WHERE id = ?";
 	static const char certs_sql[] =
 		"SELECT cc.position, c.subject, c.issuer, c.serial, c.pin,"
-		" c.sha256, c.not_before, c.not_after FROM chain_cert cc"
-		" JOIN cert c ON c.id = cc.cert_id"
+		" c.sha256, c.not_before, c.not_after, c.verified, c.conflict"
+		" FROM chain_cert cc"
+		" JOIN cert_shown c ON c.id = cc.cert_id"
 		" WHERE cc.chain_id = ? ORDER BY cc.position";
 	struct store_cert certs[WIRE_MAX_CHAIN];
 	char *copy[WIRE_MAX_CHAIN][4] = { { NULL } };
@@ -434,6 +461,8 @@ int store_chain_read(struct store *s, int64_t id, store_chain_fn fn,
 		}
 		c->not_before = sqlite3_column_int64(st, 6);
 		c->not_after = sqlite3_column_int64(st, 7);
+		c->verified = sqlite3_column_int(st, 8);
+		c->conflict = sqlite3_column_int(st, 9);
 		ci.n++;
 		if (!c->subject || !c->issuer || !c->serial || !c->pin) {
 			store_failf(s, err, errlen, "out of memory");

@@ -35,8 +35,6 @@ struct store_query {
 int store_read_begin(struct store *s, char *err, size_t errlen);
 void store_read_end(struct store *s);
 
-/* The database's file name, for messages. */
-const char *store_path(const struct store *s);
 
 /* store_failures with every filter of q (network: the event's network
  * label, app_version: its process's). */
@@ -62,6 +60,16 @@ typedef int (*store_host_hour_fn)(void *arg, const struct store_host_hour *h);
 int store_host_hours(struct store *s, const struct store_query *q,
 		     store_host_hour_fn fn, void *arg, char *err,
 		     size_t errlen);
+
+/* Who sent a host's counters in range (origin_hour, schema.c): per host
+ * and origin, the handshakes, by host. */
+struct store_origin_sum {
+	const char *host, *address, *name;
+	uint64_t handshakes;
+};
+typedef int (*store_origin_fn)(void *arg, const struct store_origin_sum *o);
+int store_origin_sums(struct store *s, const struct store_query *q,
+		      store_origin_fn fn, void *arg, char *err, size_t errlen);
 
 /* The hosts with failed handshakes or failure events in range, by name,
  * each with its sums over the range (hour 0); from the counters when

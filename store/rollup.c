@@ -3,7 +3,8 @@
  * counters, events from records), failure_hour (per failure and hour: events, first
  * and last time, the range of the client clock's offset) and counter_row
  * (per server and client dimensions, hour and clock: the counters'
- * successes, failures and resumptions).
+ * successes, failures and resumptions); and schema 4's origin_hour (per
+ * host, hour and origin: the handshakes its counters gave).
  *
  * An upsert per record would double the writer's statements.  Instead the
  * contributions are summed in memory over the open transaction, and
@@ -39,11 +40,15 @@ struct failure_sums {
 	int64_t first_us, last_us, offset_min_s, offset_max_s;
 };
 
+/* A host's hour: its host_hour row (origin 0), or what one origin gave
+ * it (origin_hour; base: what that row already holds). */
 struct host_entry {
 	uint64_t hash;
 	size_t host;            /* offset into names */
 	size_t len;
 	int64_t hour;
+	int64_t origin;
+	int64_t base;
 	struct host_sums txn, batch;
 	bool touched;           /* in this batch */
 };
@@ -81,6 +86,7 @@ struct rollup {
 	char *names;            /* the hosts' names, NUL-terminated */
 	size_t names_len, names_cap;
 	sqlite3_stmt *host_add, *failure_add, *counter_add;
+	sqlite3_stmt *origin_add, *origin_base;
 };
 
 /* ---- hours ------------------------------------------------------------- */
@@ -115,13 +121,14 @@ static uint64_t mix(uint64_t h)
 	return h ^ (h >> 33);
 }
 
-static uint64_t host_hash(const char *host, size_t len, int64_t hour)
+static uint64_t host_hash(const char *host, size_t len, int64_t hour,
+			  int64_t origin)
 {
 	uint64_t h = 14695981039346656037ull;
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)host[i]) * 1099511628211ull;
-	return mix(h ^ (uint64_t)hour);
+	return mix(h ^ (uint64_t)hour) ^ mix((uint64_t)origin);
 }
 
 static void *entry(const struct table *t, size_t i)
@@ -238,21 +245,38 @@ static int names_add(struct rollup *r, const char *host, size_t len,
 	return 0;
 }
 
-/* The entry of (host, hour), created empty when new; NULL: no memory. */
+/* What origin_hour already holds for e (0 when no row). */
+static int64_t origin_base(struct rollup *r, const struct host_entry *e)
+{
+	sqlite3_stmt *st = r->origin_base;
+	int64_t n = 0;
+
+	sqlite3_bind_text(st, 1, r->names + e->host, (int)e->len,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->hour);
+	sqlite3_bind_int64(st, 3, e->origin);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* The entry of (host, hour, origin), created empty when new; NULL: no
+ * memory. */
 static struct host_entry *host_find(struct rollup *r, const char *host,
-				    int64_t hour)
+				    int64_t hour, int64_t origin)
 {
 	struct table *t = &r->hosts;
 	size_t len = strlen(host);
-	uint64_t h = host_hash(host, len, hour);
+	uint64_t h = host_hash(host, len, hour, origin);
 	struct host_entry *e;
 	size_t s;
 
 	for (s = (size_t)h & (t->slots - 1); t->slots > 0 && t->index[s] != 0;
 	     s = (s + 1) & (t->slots - 1)) {
 		e = entry(t, t->index[s] - 1);
-		if (e->hash == h && e->hour == hour && e->len == len &&
-		    memcmp(r->names + e->host, host, len) == 0)
+		if (e->hash == h && e->hour == hour && e->origin == origin &&
+		    e->len == len && memcmp(r->names + e->host, host, len) == 0)
 			return e;
 	}
 	if (table_grow(t, host_entry_hash) < 0)
@@ -267,6 +291,9 @@ static struct host_entry *host_find(struct rollup *r, const char *host,
 	e->hash = h;
 	e->len = len;
 	e->hour = hour;
+	e->origin = origin;
+	if (origin != 0)
+		e->base = origin_base(r, e);
 	t->index[s] = (uint32_t)++t->n;
 	return e;
 }
@@ -344,7 +371,7 @@ int rollup_event(struct rollup *r, const char *host, int64_t failure_id,
 	int64_t hour = rollup_event_hour(time_us, received_us);
 	/* as SQL's (time_us - received_us) / 1000000: toward zero */
 	int64_t off = (time_us - received_us) / 1000000;
-	struct host_entry *h = host_find(r, host, hour);
+	struct host_entry *h = host_find(r, host, hour, 0);
 	struct failure_entry *f;
 	struct failure_sums *b;
 
@@ -389,18 +416,29 @@ static bool counts_zero(const struct rollup_counts *c)
 	       c->resumed_failed == 0;
 }
 
+static int64_t handshakes(const struct rollup_counts *c)
+{
+	return c->successes + c->failures + c->resumed;
+}
+
 int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
-		   const struct rollup_counter_key *k,
+		   int64_t origin, const struct rollup_counter_key *k,
 		   const struct rollup_counts *d)
 {
-	struct host_entry *h = host_find(r, host, host_hour_of);
+	struct host_entry *h = host_find(r, host, host_hour_of, 0);
+	struct host_entry *o = host_find(r, host, host_hour_of, origin);
 	struct counter_entry *c;
 
-	if (h == NULL)
+	if (h == NULL || o == NULL)
 		return -1;
+	if (o->base + handshakes(&o->txn.c) + handshakes(&o->batch.c) +
+	    handshakes(d) > ROLLUP_ORIGIN_MAX_HOUR)
+		return -2;
 	c = counter_find(r, k);
 	if (c == NULL)
 		return -1;
+	touch(&r->hosts, o, &o->touched);
+	counts_add(&o->batch.c, d);
 	touch(&r->hosts, h, &h->touched);
 	counts_add(&h->batch.c, d);
 	touch(&r->counters, c, &c->touched);
@@ -477,6 +515,21 @@ void rollup_clear(struct rollup *r)
 	r->names_len = 0;
 }
 
+/* One origin_hour row's sums. */
+static int flush_origin(struct store *s, struct rollup *r,
+			const struct host_entry *h, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = r->origin_add;
+
+	sqlite3_bind_text(st, 1, r->names + h->host, (int)h->len,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, h->hour);
+	sqlite3_bind_int64(st, 3, h->origin);
+	sqlite3_bind_int64(st, 4, handshakes(&h->txn.c));
+	sqlite3_bind_int64(st, 5, h->txn.c.failures);
+	return store_step_done(s, st, "origin_hour", err, errlen);
+}
+
 static int flush_hosts(struct store *s, struct rollup *r, char *err,
 		       size_t errlen)
 {
@@ -487,6 +540,11 @@ static int flush_hosts(struct store *s, struct rollup *r, char *err,
 
 		if (counts_zero(&h->txn.c) && h->txn.events == 0)
 			continue;   /* only dropped batches touched it */
+		if (h->origin != 0) {
+			if (flush_origin(s, r, h, err, errlen) < 0)
+				return -1;
+			continue;
+		}
 		sqlite3_bind_text(st, 1, r->names + h->host, (int)h->len,
 				  SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, h->hour);
@@ -620,6 +678,22 @@ static const char failure_sql[] =
 	" offset_min_s = min(offset_min_s, excluded.offset_min_s),"
 	" offset_max_s = max(offset_max_s, excluded.offset_max_s)";
 
+static const char origin_sql[] =
+	"INSERT INTO origin_hour (host, hour, origin_id, handshakes, failures)"
+	" VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET"
+	" handshakes = handshakes + excluded.handshakes,"
+	" failures = failures + excluded.failures";
+
+static const char origin_base_sql[] =
+	"SELECT handshakes FROM origin_hour"
+	" WHERE host = ? AND hour = ? AND origin_id = ?";
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+				  NULL) == SQLITE_OK ? 0 : -1;
+}
+
 struct rollup *rollup_new(struct store *s, char *err, size_t errlen)
 {
 	struct rollup *r = calloc(1, sizeof(*r));
@@ -631,14 +705,11 @@ struct rollup *rollup_new(struct store *s, char *err, size_t errlen)
 	r->hosts.size = sizeof(struct host_entry);
 	r->failures.size = sizeof(struct failure_entry);
 	r->counters.size = sizeof(struct counter_entry);
-	if (sqlite3_prepare_v3(s->db, host_sql, -1, SQLITE_PREPARE_PERSISTENT,
-			       &r->host_add, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(s->db, failure_sql, -1,
-			       SQLITE_PREPARE_PERSISTENT, &r->failure_add,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(s->db, counter_sql, -1,
-			       SQLITE_PREPARE_PERSISTENT, &r->counter_add,
-			       NULL) != SQLITE_OK) {
+	if (prepare(s, host_sql, &r->host_add) < 0 ||
+	    prepare(s, failure_sql, &r->failure_add) < 0 ||
+	    prepare(s, counter_sql, &r->counter_add) < 0 ||
+	    prepare(s, origin_sql, &r->origin_add) < 0 ||
+	    prepare(s, origin_base_sql, &r->origin_base) < 0) {
 		store_fail(s, err, errlen, "rollup statements");
 		rollup_free(r);
 		return NULL;
@@ -653,6 +724,8 @@ void rollup_free(struct rollup *r)
 	sqlite3_finalize(r->host_add);
 	sqlite3_finalize(r->failure_add);
 	sqlite3_finalize(r->counter_add);
+	sqlite3_finalize(r->origin_add);
+	sqlite3_finalize(r->origin_base);
 	table_free(&r->hosts);
 	table_free(&r->failures);
 	table_free(&r->counters);

@@ -83,6 +83,27 @@
  * failures) and resumed_failed (of those, the ones whose session's full
  * handshake had failed; observe mode lets them resume).
  *
+ * Version 4: a certificate that came with its DER is keyed by the DER's
+ * SHA-256 and every field of its row is derived from the DER by the
+ * collector (verified = 1); what a sender claims without DER is keyed by
+ * a hash of the whole claim, so claims that differ are kept apart and none
+ * shares a row with what a DER proves.  The view cert_shown is how every
+ * reader sees a certificate: an unverified row shows the fields of the
+ * verified row of the same SHA-256 when there is one, and conflict marks
+ * a SHA-256 claimed with different fields.  chain.verified: every
+ * certificate came with DER; such a chain's counter_fp is the collector's
+ * own (SHA-256 over the DERs' SHA-1s) and outranks what a ChainSeen
+ * claims.  The migration derives the fields of the rows that kept DER.
+ * origin, origin_hour: who sent the counters.  An origin is a sender's
+ * address without its port and its name without its process id
+ * ("curl@client1" from "curl[4242]@client1": a machine's program, or with
+ * pinshim-agent the machine); origin_hour sums per host, hour and origin
+ * the handshakes (successes, failures, resumptions) and failures its
+ * counters gave.  The writer refuses counters that would take one origin
+ * past ROLLUP_ORIGIN_MAX_HOUR handshakes with one host in one hour, and
+ * the viewer shows a host whose handshakes nearly all came from one
+ * origin.
+ *
  * The hour of a counter or event is the client's (Counter.hour, the event
  * time), except when the client's clock is more than a day off the
  * collector's: then it is the receive time's hour, so a skewed client's
@@ -96,6 +117,7 @@
  * data.
  */
 #include "internal.h"
+#include "certinfo.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -299,6 +321,43 @@ static const char *const migrations[] = {
 	"  r.resumed AS resumed, r.resumed_failed AS resumed_failed"
 	"  FROM counter_row r JOIN dims d ON d.id = r.dims_id"
 	"  JOIN dims_client c ON c.id = r.client_id;",
+	/* 3 → 4: certificates' fields from their DER, claims apart */
+	"ALTER TABLE cert ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE chain ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE cert SET subject = pinshim_der(der, 'subject'),"
+	"  issuer = pinshim_der(der, 'issuer'),"
+	"  serial = pinshim_der(der, 'serial'), pin = pinshim_der(der, 'pin'),"
+	"  not_before = pinshim_der(der, 'not_before'),"
+	"  not_after = pinshim_der(der, 'not_after'), verified = 1"
+	"  WHERE der IS NOT NULL AND pinshim_der(der, 'subject') IS NOT NULL"
+	"  AND sha256 = pinshim_der(der, 'sha256');"
+	"UPDATE chain SET verified = 1 WHERE NOT EXISTS (SELECT 1"
+	"  FROM chain_cert cc JOIN cert c ON c.id = cc.cert_id"
+	"  WHERE cc.chain_id = chain.id AND NOT c.verified);"
+	"CREATE INDEX cert_by_sha256 ON cert (sha256) WHERE sha256 IS NOT NULL;"
+	"CREATE VIEW cert_shown AS SELECT c.id AS id, c.sha256 AS sha256,"
+	"  coalesce(v.subject, c.subject) AS subject,"
+	"  coalesce(v.issuer, c.issuer) AS issuer,"
+	"  coalesce(v.serial, c.serial) AS serial,"
+	"  coalesce(v.not_before, c.not_before) AS not_before,"
+	"  coalesce(v.not_after, c.not_after) AS not_after,"
+	"  coalesce(v.pin, c.pin) AS pin,"
+	"  c.verified OR v.id IS NOT NULL AS verified,"
+	"  EXISTS (SELECT 1 FROM cert o WHERE o.sha256 = c.sha256"
+	"    AND o.id <> c.id AND (o.pin <> c.pin OR o.subject <> c.subject"
+	"    OR o.issuer <> c.issuer OR o.serial <> c.serial"
+	"    OR o.not_before <> c.not_before OR o.not_after <> c.not_after))"
+	"    AS conflict"
+	"  FROM cert c LEFT JOIN cert v ON v.sha256 = c.sha256 AND v.verified"
+	"  AND NOT c.verified;"
+	"CREATE TABLE origin ("
+	"  id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE,"
+	"  address TEXT NOT NULL, name TEXT NOT NULL);"
+	"CREATE TABLE origin_hour ("
+	"  host TEXT NOT NULL, hour INTEGER NOT NULL,"
+	"  origin_id INTEGER NOT NULL REFERENCES origin,"
+	"  handshakes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, hour, origin_id)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -410,11 +469,47 @@ static void client_key(sqlite3_context *ctx, int argc, sqlite3_value **v)
 	key_result(ctx, keys_client(sqlite3_user_data(ctx), &c, key), key);
 }
 
+/* pinshim_der(der, field): a field of the certificate in der as the
+ * writer derives it (certinfo.h), NULL when der is not one. */
+static void der_field(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	const char *field = value_text(v[1]);
+	char pin[PIN_STRLEN];
+	struct certinfo ci;
+
+	(void)argc;
+	if (sqlite3_value_type(v[0]) != SQLITE_BLOB || !ossl_resolve() ||
+	    certinfo_from_der(sqlite3_value_blob(v[0]),
+			      (size_t)sqlite3_value_bytes(v[0]), &ci) < 0)
+		sqlite3_result_null(ctx);
+	else if (strcmp(field, "subject") == 0)
+		sqlite3_result_text(ctx, ci.subject, -1, SQLITE_TRANSIENT);
+	else if (strcmp(field, "issuer") == 0)
+		sqlite3_result_text(ctx, ci.issuer, -1, SQLITE_TRANSIENT);
+	else if (strcmp(field, "serial") == 0)
+		sqlite3_result_text(ctx, ci.serial, -1, SQLITE_TRANSIENT);
+	else if (strcmp(field, "not_before") == 0)
+		sqlite3_result_int64(ctx, ci.not_before);
+	else if (strcmp(field, "not_after") == 0)
+		sqlite3_result_int64(ctx, ci.not_after);
+	else if (strcmp(field, "sha256") == 0)
+		sqlite3_result_blob(ctx, ci.sha256, 32, SQLITE_TRANSIENT);
+	else if (strcmp(field, "pin") == 0 && ci.has_spki)
+		sqlite3_result_text(ctx, (pin_format(&ci.spki, pin), pin), -1,
+				    SQLITE_TRANSIENT);
+	else
+		sqlite3_result_text(ctx, "", -1, SQLITE_STATIC);
+}
+
 /* Registers (add) or removes them. */
 static int key_functions(struct store *s, struct store_hasher *h, bool add)
 {
 	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
 
+	if (sqlite3_create_function(s->db, "pinshim_der", 2, flags, NULL,
+				    add ? der_field : NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return -1;
 	if (sqlite3_create_function(s->db, "pinshim_dims_key", 4, flags, h,
 				    add ? dims_key : NULL, NULL, NULL) !=
 	    SQLITE_OK ||

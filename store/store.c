@@ -1,12 +1,16 @@
 /* Opening and closing the database, transactions, and the error helpers
  * every store file uses. */
 #include "internal.h"
+#include "ossl.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Cached rows per normalised table: far more than a fleet's distinct
  * chains or stacks, little memory (48 bytes a slot). */
@@ -185,6 +189,13 @@ struct store *store_open(const char *path, enum store_mode mode,
 	if (open_db(s, err, errlen) < 0)
 		goto fail;
 	if (mode == STORE_WRITE) {
+		/* certificates' fields come from their DER (certinfo.h):
+		 * the writer needs libssl resident and its table filled */
+		if (!OPENSSL_init_ssl(0, NULL) || !ossl_resolve()) {
+			snprintf(err, errlen, "db %s: OpenSSL's libssl.so.3 "
+				 "could not be resolved", path);
+			goto fail;
+		}
 		if (tune_writer(s, sync, err, errlen) < 0 ||
 		    store_schema_migrate(s, err, errlen) < 0 ||
 		    init_writer(s, err, errlen) < 0)
@@ -259,6 +270,63 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return store_fail(s, err, errlen, "checkpoint");
 	return 0;
+}
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
+
+bool store_moved(struct store *s)
+{
+	int moved = 0;
+
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED,
+				 &moved) != SQLITE_OK)
+		return false;
+	return moved != 0;
+}
+
+/* A new file only (O_EXCL): a copy never overwrites anything. */
+static int copy_target(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "copy to %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int store_copy_to(struct store *s, const char *path, char *err,
+		  size_t errlen)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	int rc;
+
+	if (copy_target(path, err, errlen) < 0)
+		return -1;
+	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL);
+	b = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", s->db, "main")
+			    : NULL;
+	if (b != NULL) {
+		sqlite3_backup_step(b, -1);
+		rc = sqlite3_backup_finish(b);
+	} else if (rc == SQLITE_OK) {
+		rc = sqlite3_errcode(dst);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA synchronous = FULL;"
+				  "PRAGMA journal_mode = DELETE", NULL, NULL,
+				  NULL);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "copy to %s: %s", path,
+			 dst != NULL ? sqlite3_errmsg(dst) : "cannot open");
+	sqlite3_close_v2(dst);
+	return rc == SQLITE_OK ? 0 : -1;
 }
 
 /* Undoes the open transaction; the caches may name rows that are gone. */

@@ -39,7 +39,7 @@
 #include "batchview.pb-c.h"
 
 /* The schema this build reads and writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -74,6 +74,18 @@ void store_rollback(struct store *s);
  * size (SQLite's own checkpoint would run inside a commit, delaying its
  * acks).  Never waits for readers. */
 int store_checkpoint(struct store *s, char *err, size_t errlen);
+
+/* The database's file name, for messages. */
+const char *store_path(const struct store *s);
+
+/* Whether the file at the database's path is no longer the one open (it
+ * was deleted, or replaced): what is committed then lives only in the open
+ * file and goes with it at close.  Between transactions. */
+bool store_moved(struct store *s);
+/* Writes a complete copy of the open database (everything committed) to
+ * path, a new file, fsynced.  0, or -1 with err set. */
+int store_copy_to(struct store *s, const char *path, char *err,
+		  size_t errlen);
 
 /* Batches come decoded with store/batchview.proto: wire-identical to
  * pinshim.proto, but each event's repeating parts (chains, platform,
@@ -115,9 +127,10 @@ struct store_result {
 /* Stores a batch inside the open transaction, all or nothing.  keys: from
  * store_prepare, or NULL to have the batch checked and its keys computed
  * here.  On failure the batch's rows are undone and the transaction stays
- * usable for other batches.  0 stored; -2 (only with keys NULL) the
- * content was refused, err is for the sender; -1 a database error, err
- * names the database. */
+ * usable for other batches.  0 stored; -2 the content was refused (with
+ * keys NULL: a bound store_prepare checks; any time: counters that would
+ * take their origin past a real count, schema.c), err is for the sender;
+ * -1 a database error, err names the database. */
 int store_put_batch(struct store *s, const Pinshim__View__Batch *b,
 		    const struct store_event_keys *keys,
 		    const struct store_origin *o, struct store_result *r,
@@ -172,6 +185,8 @@ struct store_cert {
 	const char *subject, *issuer, *serial, *pin;
 	const uint8_t *sha256;  /* 32 bytes, or NULL when the sender sent none */
 	int64_t not_before, not_after;
+	bool verified;          /* the fields come from a DER (schema 4) */
+	bool conflict;          /* senders claimed other fields for its SHA-256 */
 };
 
 struct store_chain {

@@ -20,8 +20,10 @@ static void cert(const struct report_cert *c)
 {
 	char t1[48], t2[48];
 
-	printf("      #%d%s%s ", c->position, c->pinned ? " [pinned]" : "",
-	       c->changed ? " [changed]" : "");
+	printf("      #%d%s%s%s%s ", c->position, c->pinned ? " [pinned]" : "",
+	       c->changed ? " [changed]" : "",
+	       c->verified ? "" : " [unverified: no DER]",
+	       c->conflict ? " [conflicting claims]" : "");
 	text_print(c->pin);
 	printf("\n         ");
 	text_print(c->subject);

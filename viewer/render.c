@@ -106,7 +106,12 @@ static void cert_row(struct web_buf *b, const struct report_cert *c)
 	if (c->pinned)
 		buf_puts(b, "<span class=\"mark-pinned\">pinned</span> ");
 	if (c->changed)
-		buf_puts(b, "<span class=\"mark-changed\">changed</span>");
+		buf_puts(b, "<span class=\"mark-changed\">changed</span> ");
+	if (!c->verified)
+		buf_puts(b, "<span class=\"mark-unverified\">unverified</span> ");
+	if (c->conflict)
+		buf_puts(b, "<span class=\"mark-conflict\">conflicting "
+			 "claims</span>");
 	buf_puts(b, "</td></tr>\n");
 }
 

@@ -82,6 +82,12 @@ struct report_host {
 	size_t nkinds;
 	const char *mode;               /* "enforce", "observe", "mixed", ""
 					 * (unknown: the host never failed) */
+	/* who sent its counters (origin_hour): how many senders, the one
+	 * that sent most, and whether nearly all came from it */
+	unsigned senders;
+	const char *top_sender;         /* "name (address)", "" when none */
+	uint64_t top_handshakes, sender_handshakes;
+	bool one_sender;                /* >= 90% from one of >= 2 senders */
 };
 
 struct report_summary {
@@ -103,7 +109,9 @@ void report_summary_free(struct report_summary *r);
  *  "resumed", "resumed_failed", "events", "kinds": {name: n},
  *  "decisions": {name: n}, "hosts": [{"host", "handshakes", "successes",
  *  "failures", "failure_rate", "resumed", "resumed_failed", "events",
- *  "first_seen", "last_seen", "mode", "kinds": {name: n}}]}
+ *  "first_seen", "last_seen", "mode", "kinds": {name: n},
+ *  "senders", "top_sender": {"sender", "handshakes", "share"} | null,
+ *  "one_sender"}]}
  * handshakes are full ones (successes + failures, each a verification);
  * resumed ones are counted apart. */
 json_object *report_summary_json(const struct report_summary *r);
@@ -127,6 +135,8 @@ struct report_cert {
 	char *pin;                      /* "sha256/..." */
 	int64_t not_before, not_after;  /* Unix seconds */
 	bool pinned;                    /* pin is one of the host's pins */
+	bool verified;                  /* fields from the DER, not claims */
+	bool conflict;                  /* senders claimed other fields */
 	bool changed;                   /* differs from the reference chain
 					 * (the chain that succeeds) here */
 };

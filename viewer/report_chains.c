@@ -35,6 +35,8 @@ static int certs(struct report_pool *p, const struct hchain *c,
 		d->not_before = s->not_before;
 		d->not_after = s->not_after;
 		d->pinned = in(pins, npins, s->pin);
+		d->verified = s->verified;
+		d->conflict = s->conflict;
 		d->changed = ref != NULL && ref != c && ref->ncerts > 0 &&
 			     (i >= ref->ncerts ||
 			      strcmp(ref->certs[i].pin, s->pin) != 0);

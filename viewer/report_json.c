@@ -144,6 +144,19 @@ int report_print_json(json_object *j)
 
 /* ---- summary ------------------------------------------------------------ */
 
+static json_object *top_sender_json(const struct report_host *h)
+{
+	json_object *j;
+
+	if (h->senders == 0)
+		return NULL;
+	j = json_object_new_object();
+	add(j, "sender", jstr(h->top_sender));
+	add(j, "handshakes", ju64(h->top_handshakes));
+	add(j, "share", jrate(h->top_handshakes, h->sender_handshakes));
+	return j;
+}
+
 static json_object *jhost(const struct report_host *h)
 {
 	json_object *j = json_object_new_object();
@@ -159,6 +172,9 @@ static json_object *jhost(const struct report_host *h)
 	add(j, "first_seen", jhour(h->first_hour));
 	add(j, "last_seen", jhour_end(h->last_hour));
 	add(j, "mode", json_object_new_string(h->mode ? h->mode : ""));
+	add(j, "senders", json_object_new_int64((int64_t)h->senders));
+	add(j, "top_sender", top_sender_json(h));
+	add(j, "one_sender", json_object_new_boolean(h->one_sender));
 	add(j, "kinds", jcounts(h->kinds, h->nkinds));
 	return j;
 }
@@ -203,6 +219,8 @@ static json_object *jcerts(const struct store_chain *c)
 		add(j, "sha256", jhex(ce->sha256, 32));
 		add(j, "not_before", jtime_s(ce->not_before));
 		add(j, "not_after", jtime_s(ce->not_after));
+		add(j, "verified", json_object_new_boolean(ce->verified));
+		add(j, "conflict", json_object_new_boolean(ce->conflict));
 		json_object_array_add(a, j);
 	}
 	return a;
@@ -328,6 +346,8 @@ static json_object *jcert(const struct report_cert *c)
 	add(j, "not_after", jtime_s(c->not_after));
 	add(j, "pinned", json_object_new_boolean(c->pinned));
 	add(j, "changed", json_object_new_boolean(c->changed));
+	add(j, "verified", json_object_new_boolean(c->verified));
+	add(j, "conflict", json_object_new_boolean(c->conflict));
 	return j;
 }
 

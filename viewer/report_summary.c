@@ -107,6 +107,29 @@ oom:
 	return 1;
 }
 
+/* One origin's handshakes with a host (store_origin_sums), for the hosts
+ * the summary lists. */
+static int one_origin(void *arg, const struct store_origin_sum *o)
+{
+	struct sum *s = arg;
+	long id = names_find(&s->hosts, o->host);
+	struct report_host *h;
+
+	if (id < 0 || (size_t)id >= s->r->nhosts)
+		return 0;
+	h = &s->h[id];
+	h->senders++;
+	h->sender_handshakes += o->handshakes;
+	if (o->handshakes > h->top_handshakes || h->top_sender == NULL) {
+		h->top_handshakes = o->handshakes;
+		h->top_sender = pool_printf(s->r->pool, "%s (%s)", o->name,
+					    o->address);
+		if (h->top_sender == NULL)
+			s->oom = true;
+	}
+	return 0;
+}
+
 static int by_failures(const void *a, const void *b)
 {
 	const struct report_host *x = a, *y = b;
@@ -139,6 +162,10 @@ static int finish(struct sum *s)
 		if (h->last_hour != INT64_MIN && h->last_hour > r->last_hour)
 			r->last_hour = h->last_hour;
 		h->mode = i < s->kcap ? modes[s->modes[i] & 3] : "";
+		if (h->top_sender == NULL)
+			h->top_sender = "";
+		h->one_sender = h->senders >= 2 &&
+				h->top_handshakes * 10 >= h->sender_handshakes * 9;
 		if (i < s->kcap &&
 		    tally_take(&s->kinds[i], &h->kinds, &h->nkinds) < 0)
 			rc = -1;
@@ -174,6 +201,8 @@ int report_summary(struct store *st, const struct report_filter *f,
 	rc = store_host_hours(st, &q, one_hour, &s, err, errlen);
 	if (rc == 0)
 		rc = store_failure_hours(st, &q, one_failure, &s, err, errlen);
+	if (rc == 0)
+		rc = store_origin_sums(st, &q, one_origin, &s, err, errlen);
 	store_read_end(st);
 	if (rc == 0 && !s.oom && finish(&s) == 0) {
 		/* the array joins the pool (or is freed by it on failure) */

@@ -76,6 +76,16 @@ static void text(const struct report_summary *r)
 		       h->mode[0] ? h->mode : "-");
 		counts(h->kinds, h->nkinds);
 		putchar('\n');
+		if (h->one_sender) {
+			/* counters are a sender's word: one that outweighs all
+			 * others is worth seeing before trusting the rate */
+			printf("  note: %.0f%% of these handshakes were counted "
+			       "by one of %u senders: ", 100.0 *
+			       (double)h->top_handshakes /
+			       (double)h->sender_handshakes, h->senders);
+			text_print(h->top_sender);
+			putchar('\n');
+		}
 	}
 }
 

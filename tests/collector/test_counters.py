@@ -166,6 +166,59 @@ class Resumed(ViewCase):
             "SELECT count(*) FROM counter").fetchone(), (0,))
 
 
+class Origins(ViewCase):
+    """Counters are a sender's word: attributed to the origin that sent
+    them (address, program and machine), bounded per origin, host and hour,
+    and a host whose handshakes nearly all come from one origin is shown
+    as such (the hardening issue, item 6)."""
+
+    def counted(self, name, **over):
+        s = self.sender(name=name)
+        return s.batch(counters=[wire.make_counter(**over)])
+
+    def test_more_than_a_real_count_per_origin_and_hour_is_refused(self):
+        big = dict(successes=20000000, failures=0)
+        self.assertEqual(self.counted("flood[1]@x", **big)["stored"], 1)
+        # another process of the same program on the same machine: the
+        # same origin, over 36,000,000 handshakes with api.test this hour
+        with self.assertRaises(wire.ProtocolError) as e:
+            self.counted("flood[2]@x", **big)
+        self.assertIn("not a real count", str(e.exception))
+        # another host, or another origin, is counted apart
+        self.assertEqual(self.counted("flood[3]@x", host="other.test",
+                                      **big)["stored"], 1)
+        self.assertEqual(self.counted("curl[4]@y", **big)["stored"], 1)
+        self.assertEqual(self.db().execute(
+            "SELECT sum(successes) FROM counter WHERE host = 'api.test'"
+        ).fetchone(), (40000000,))
+        # one record alone is bounded as strictly
+        with self.assertRaises(wire.ProtocolError) as e:
+            self.counted("z[5]@z", successes=1 << 40)
+        self.assertIn("a count over 36000000", str(e.exception))
+
+    def test_counters_are_attributed_to_their_origin(self):
+        self.counted("curl[10]@a", successes=5, failures=2)
+        self.counted("curl[11]@a", successes=1, failures=0)
+        self.counted("python3[12]@b", successes=3, failures=3)
+        self.assertEqual(sorted(self.db().execute(
+            "SELECT o.host, g.name, g.address, o.handshakes, o.failures"
+            " FROM origin_hour o JOIN origin g ON g.id = o.origin_id")),
+            [("api.test", "curl@a", "127.0.0.1", 8, 2),
+             ("api.test", "python3@b", "127.0.0.1", 6, 3)])
+
+    def test_a_host_counted_by_one_sender_is_shown(self):
+        self.counted("app[1]@a", successes=10, failures=10)
+        self.counted("app[2]@b", successes=5, failures=5)
+        self.counted("flood[3]@x", successes=1000000, failures=0)
+        [h] = json.loads(self.c.view("summary", "--json").stdout)["hosts"]
+        self.assertEqual((h["senders"], h["one_sender"]), (3, True))
+        self.assertEqual(h["top_sender"]["sender"], "flood@x (127.0.0.1)")
+        self.assertEqual(h["top_sender"]["handshakes"], 1000000)
+        text = self.c.view("summary").stdout
+        self.assertIn("counted by one of 3 senders: flood@x (127.0.0.1)",
+                      text)
+
+
 def v1_schema():
     """Version 1's schema as released: schema.c's first migration."""
     with open(SCHEMA_C) as f:
@@ -219,6 +272,37 @@ class Migration(ViewCase):
         self.c.start()
         self.assertEqual(self.send(counters=new[:3])["duplicates"], 3)
         self.assertViewIs(expected(old + new, hour))
+
+    def test_version_3_certificates_take_their_ders_fields(self):
+        # before version 4 the first claim fixed a certificate's fields
+        # for good, DER or not: a forged one stayed; the migration derives
+        # them from the DER the row kept
+        self.c.start()
+        ev = wire.make_event()
+        self.send([ev])
+        self.c.stop()
+        con = sqlite3.connect(self.c.db)
+        con.executescript(
+            "DROP VIEW cert_shown; DROP INDEX cert_by_sha256;"
+            "DROP TABLE origin_hour; DROP TABLE origin;"
+            "ALTER TABLE cert DROP COLUMN verified;"
+            "ALTER TABLE chain DROP COLUMN verified;"
+            "UPDATE cert SET pin = 'sha256/forged', subject = 'CN=forged',"
+            "  not_after = 1;"
+            "PRAGMA user_version = 3;")
+        con.commit()
+        con.close()
+        self.c.start()
+        con = self.db()
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone(),
+                         (SCHEMA_VERSION,))
+        leaf = ev["served_chain"][0]
+        self.assertEqual(con.execute(
+            "SELECT pin, subject, not_after, verified FROM cert"
+            " WHERE sha256 = ?", (leaf["sha256"],)).fetchone(),
+            (leaf["pin"], leaf["subject"], leaf["not_after"], 1))
+        self.assertEqual(con.execute(
+            "SELECT count(*) FROM chain WHERE NOT verified").fetchone(), (0,))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ class Reject(CollectorCase):
             pass
         msg = self.assertRejected(s, contains)
         ev = self.assertServing()
-        self.assertEqual([f["id"] for f in self.c.failures()],
-                         [ev["id"].hex()])
+        self.served = getattr(self, "served", []) + [ev["id"].hex()]
+        self.assertEqual(sorted(f["id"] for f in self.c.failures()),
+                         sorted(self.served))
         return msg
 
     def logged_once(self, text):
@@ -86,8 +87,9 @@ class Reject(CollectorCase):
         self.assertServing()
 
     def test_batch_before_hello_is_refused_and_not_stored(self):
+        # (small enough for a frame before the hello: a counter)
         frame = wire.frame("batch", {"id": wire.new_id(),
-                                     "events": [wire.make_event(host="x.test")]})
+                                     "counters": [wire.make_counter()]})
         self.refused(frame, "expected a hello first", hello=False)
 
     def test_second_hello_is_refused(self):
@@ -148,7 +150,9 @@ class Reject(CollectorCase):
         self.assertRegex(msg, "decodes to more than|stack of 2500000 frames")
 
     def test_twenty_thousand_small_records_are_taken(self):
-        evs = [{"id": wire.new_id(), "host": "small.test"}
+        now = int(time.time() * 1e6)
+        evs = [{"id": wire.new_id(), "host": "small.test", "time_us": now,
+                "kind": "pin_mismatch", "decision": "blocked"}
                for _ in range(15000)]
         cs = [wire.make_counter() for _ in range(5000)]
         ack = self.send(evs, cs)
@@ -166,14 +170,63 @@ class Reject(CollectorCase):
         ev = wire.make_event(platform=wire.Raw(b"\xff\xff\xff"))
         self.refused(self.batch(ev), "event 0: platform is not a valid")
 
-    def test_der_that_is_not_the_certificate_is_refused(self):
+    def test_der_of_another_certificate_is_refused(self):
         ev = wire.make_event()
-        ev["served_chain"][1]["der"] = b"someone else's certificate"
+        ev["served_chain"][1]["der"] = wire.make_cert(1, "other", "x")["der"]
         self.refused(self.batch(ev), "certificate 1: DER does not hash")
+
+    def test_der_that_is_not_a_certificate_is_refused(self):
+        ev = wire.make_event()
+        ev["served_chain"][1] = wire.make_cert(1, "x", "y", der=b"not one")
+        self.refused(self.batch(ev), "certificate 1: DER is not an X.509 "
+                     "certificate")
 
     def test_absurd_counter_is_refused(self):
         c = wire.make_counter(successes=1 << 50)
         self.refused(self.batch(counters=[c]), "counter 0: a count over")
+
+    # -- values out of range (the hardening issue, item 7) -------------------
+
+    def test_unknown_kind_and_decision_are_refused(self):
+        self.refused(self.batch(wire.make_event(kind=99)),
+                     "event 0: unknown kind 99")
+        self.refused(self.batch(wire.make_event(decision=77)),
+                     "event 0: unknown decision 77")
+
+    def test_times_outside_2000_to_2100_are_refused(self):
+        for t in (-290308 * 365 * 86400 * 1000000, 294247 * 10 ** 13,
+                  946684799 * 1000000):
+            self.refused(self.batch(wire.make_event(time_us=t,
+                                                    last_time_us=t)),
+                         "event 0: time outside 2000-2100")
+        ev = wire.make_event()
+        ev["last_time_us"] = ev["time_us"] - 1
+        self.refused(self.batch(ev), "its last time before it")
+        # a client clock 400 days off is a clock, not garbage: stored
+        ev = wire.make_event(time_us=int((time.time() + 400 * 86400) * 1e6))
+        ev["last_time_us"] = ev["time_us"]
+        self.assertEqual(self.send([ev])["stored"], 1)
+
+    def test_counter_hours_outside_the_window_are_refused(self):
+        self.refused(self.batch(counters=[wire.make_counter(hour=1)]),
+                     "counter 0: hour 1 outside 2000-2100")
+        self.refused(self.batch(counters=[wire.make_counter(
+            hour=1 << 40)]), "outside 2000-2100")
+
+    def test_claimed_certificate_dates_beyond_x509_are_refused(self):
+        ev = wire.make_event()
+        ev["served_chain"][0] = dict(ev["served_chain"][0], der=b"",
+                                     not_after=1 << 60)
+        self.refused(self.batch(ev), "certificate 0: validity outside the "
+                     "years 1900-9999")
+
+    def test_strings_that_are_not_utf8_are_refused(self):
+        self.refused(self.batch(wire.make_event(host=b"bad\xff.test")),
+                     "event 0: a string field over")
+        self.refused(self.batch(wire.make_event(message=b"\xed\xa0\x80")),
+                     "event 0: a string field over")
+        ok = wire.make_event(message="caf\u00e9 \u2603 \U0001f600")
+        self.assertEqual(self.send([ok])["stored"], 1)
 
     def test_eleven_certificates_are_refused(self):
         ev = wire.make_event(built_chain=[wire.make_cert(i, "c%d" % i, "x")

@@ -6,6 +6,7 @@ fail half-way; ChainSeen records give a chain its counter fingerprint, on
 the same row an event's served chain uses."""
 
 import hashlib
+import json
 import os
 import sqlite3
 import time
@@ -233,50 +234,85 @@ class Rollup(CollectorCase):
         return self.db().execute(
             "SELECT id, counter_fp, length FROM chain ORDER BY id").fetchall()
 
-    def test_chain_seen_sets_counter_fp_on_the_events_chain_row(self):
+    def counter_fp(self, certs):
+        """Counter.chain_fingerprint, as the shim computes it."""
+        return hashlib.sha256(b"".join(hashlib.sha1(c["der"]).digest()
+                                       for c in certs)).digest()
+
+    def test_chain_seen_claims_and_the_events_der_chain_are_kept_apart(self):
         ev = wire.make_event()
-        # the shim sends no DER in a ChainSeen, only the SHA-256s
+        real_fp = self.counter_fp(ev["served_chain"])
+        # the shim sends no DER in a ChainSeen, only the SHA-256s: claims
         bare = [dict(c, der=b"") for c in ev["served_chain"]]
-        cs = self.chain_seen(bare)
+        cs = self.chain_seen(bare, fp=real_fp)
         ack = self.sender().batch(chains=[cs])
         self.assertEqual((ack["stored"], ack["duplicates"]), (0, 0))
-        [(chain_id, fp, length)] = self.chain_rows()
-        self.assertEqual((fp, length), (cs["fingerprint"], 2))
+        [(claimed, fp, length)] = self.chain_rows()
+        self.assertEqual((fp, length), (real_fp, 2))
         con = self.db()
         self.assertEqual(con.execute(
-            "SELECT c.pin, c.sha256, c.der IS NULL FROM chain_cert cc"
-            " JOIN cert c ON c.id = cc.cert_id WHERE cc.chain_id = ?"
-            " ORDER BY position", (chain_id,)).fetchall(),
-            [(c["pin"], c["sha256"], 1) for c in bare])
-        # the failure's served chain is that row (its DER added to it)
+            "SELECT c.pin, c.sha256, c.der IS NULL, c.verified"
+            " FROM chain_cert cc JOIN cert c ON c.id = cc.cert_id"
+            " WHERE cc.chain_id = ? ORDER BY position", (claimed,)).fetchall(),
+            [(c["pin"], c["sha256"], 1, 0) for c in bare])
+        # the event's chain came with DER: a row of its own, its fields
+        # derived by the collector, its counters' fingerprint computed
         self.send([ev])
-        self.assertEqual(con.execute(
-            "SELECT served_chain_id FROM failure").fetchall(), [(chain_id,)])
-        self.assertEqual(con.execute(
-            "SELECT count(der) FROM cert").fetchone(), (3,))
-        # replays and other processes' copies change nothing
-        self.sender().batch(chains=[cs, cs])
-        self.assertEqual(self.chain_rows()[0], (chain_id, fp, 2))
-        self.assertEqual(len(self.chain_rows()), 2)   # + the built chain
-
-    def test_chain_seen_after_the_event_names_the_existing_row(self):
-        ev = wire.make_event()
-        self.send([ev])
-        con = self.db()
         (served,) = con.execute("SELECT served_chain_id FROM failure"
                                 ).fetchone()
-        cs = self.chain_seen([dict(c, der=b"") for c in ev["served_chain"]])
-        ctr = wire.make_counter(chain_fingerprint=cs["fingerprint"])
-        self.sender().batch(counters=[ctr], chains=[cs])
+        self.assertNotEqual(served, claimed)
         self.assertEqual(con.execute(
-            "SELECT c.id FROM chain c JOIN counter k"
-            " ON k.chain_fingerprint = c.counter_fp").fetchall(), [(served,)])
-        # a first fingerprint stays: another one for the same chain is
-        # ignored
-        self.sender().batch(chains=[self.chain_seen(cs["certs"])])
+            "SELECT counter_fp, verified FROM chain WHERE id = ?",
+            (served,)).fetchone(), (real_fp, 1))
         self.assertEqual(con.execute(
-            "SELECT counter_fp FROM chain WHERE id = ?", (served,)
-        ).fetchone(), (cs["fingerprint"],))
+            "SELECT count(*) FROM cert WHERE der IS NOT NULL AND verified"
+        ).fetchone(), (3,))
+        # counters of that fingerprint name the proven chain first
+        ctr = wire.make_counter(chain_fingerprint=real_fp)
+        self.sender().batch(counters=[ctr])
+        r = self.c.view("chain", "api.test", "--json")
+        chains = json.loads(r.stdout)["chains"]
+        self.assertEqual([c["fingerprint"] for c in chains
+                          if c["successes"]], [real_fp.hex()])
+        self.assertTrue(all(x["verified"] for c in chains
+                            for x in c["certs"]), chains)
+        # replays and other processes' copies change nothing
+        self.sender().batch(chains=[cs, cs])
+        self.assertEqual(len(self.chain_rows()), 3)   # + the built chain
+
+    def test_forged_chain_seen_is_outranked_and_flagged(self):
+        ev = wire.make_event()
+        real_fp = self.counter_fp(ev["served_chain"])
+        forged = [dict(c, der=b"") for c in ev["served_chain"]]
+        forged[0] = dict(forged[0], pin="sha256/" + "Q" * 43 + "=",
+                         subject="CN=attacker")
+        self.sender().batch(chains=[self.chain_seen(forged, fp=real_fp)])
+        self.send([ev])
+        con = self.db()
+        # every reader sees the DER's fields for the leaf's SHA-256, and
+        # the claim that disagreed with them is flagged
+        rows = con.execute(
+            "SELECT c.verified, s.pin, s.subject, s.verified, s.conflict"
+            " FROM cert c JOIN cert_shown s ON s.id = c.id"
+            " WHERE c.sha256 = ? ORDER BY c.verified",
+            (ev["served_chain"][0]["sha256"],)).fetchall()
+        leaf = ev["served_chain"][0]
+        self.assertEqual(rows, [(0, leaf["pin"], leaf["subject"], 1, 1),
+                                (1, leaf["pin"], leaf["subject"], 1, 1)])
+        f = self.c.failures()[0]
+        self.assertEqual(f["served_chain"][0]["pin"], leaf["pin"])
+        self.assertTrue(f["served_chain"][0]["verified"])
+
+    def test_fields_sent_beside_a_der_are_not_read(self):
+        ev = wire.make_event()
+        leaf = ev["served_chain"][0]
+        ev["served_chain"][0] = dict(leaf, pin="sha256/" + "Q" * 43 + "=",
+                                     subject="CN=claimed", not_after=1)
+        self.send([ev])
+        f = self.c.failures()[0]
+        self.assertEqual((f["served_chain"][0]["pin"],
+                          f["served_chain"][0]["subject"]),
+                         (leaf["pin"], leaf["subject"]))
 
     def test_bad_chain_seen_is_refused(self):
         certs = wire.make_event()["served_chain"]

@@ -238,19 +238,16 @@ def new_id():
 
 
 def make_cert(position, name, issuer, der=None):
+    """A certificate with a real DER (tests/lib/x509der.py): the collector
+    derives its fields from the DER.  der: other bytes instead (a test of
+    what the collector refuses)."""
     import hashlib
-    der = der if der is not None else (b"DER:" + name.encode()) * 8
-    return {
-        "position": position,
-        "subject": "CN=%s" % name,
-        "issuer": "CN=%s" % issuer,
-        "serial": "%04X" % (abs(hash(name)) % 65536),
-        "not_before": 1700000000,
-        "not_after": 1900000000,
-        "pin": "sha256/" + hashlib.sha256(b"spki" + name.encode()).hexdigest()[:43] + "=",
-        "sha256": hashlib.sha256(der).digest(),
-        "der": der,
-    }
+    import x509der
+    c = x509der.cert(position, name, issuer)
+    if der is not None:
+        c["der"] = der
+        c["sha256"] = hashlib.sha256(der).digest()
+    return c
 
 
 def make_event(**over):

@@ -126,8 +126,9 @@ class Hostile(FleetCase):
     def test_text_and_json_stay_clean(self):
         f = self.fleet()
         good = f.chain(self.HOST, "Int A", "Root")
+        # claims (no DER): the subject reaches the viewer as written
         bad = f.chain(self.HOST, "Proxy\x1b]0;pwned\x07 <b>CA</b>\xff",
-                      keys=["x", "Proxy CA"])
+                      keys=["x", "Proxy CA"], der=False)
         f.handshakes(self.HOST, good, ok=20, network="office")
         f.handshakes(self.HOST, good, ok=20, network="home\x1b[2J")
         f.handshakes(self.HOST, bad, failed=20, network="corp\x9b1m")

@@ -7,7 +7,7 @@ import re
 import time
 import unittest
 
-from vlib import DAY, FleetCase, pin_of
+from vlib import DAY, TOKEN, FleetCase, pin_of, wire
 
 NETS = ("office", "home", "hotel")
 RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
@@ -62,6 +62,33 @@ class Causes(FleetCase):
         self.assertEqual([c["pinned"] for c in ref["certs"]],
                          [True, False, False])
         self.assertEqual(failing["networks"], {n: 10 for n in NETS})
+
+    def test_forged_chain_seen_does_not_become_the_fix(self):
+        # a token holder claims, first, the new leaf's SHA-256 with its
+        # own key: the DER the failing clients sent decides the fix
+        f = self.fleet()
+        old = f.chain("api.test", "Int A", "Root")
+        new = f.chain("api.test", "Int A", "Root",
+                      keys=["api-new", "Int A", "Root"])
+        attacker = "sha256/" + "Q" * 43 + "="
+        forged = [dict(c, der=b"") for c in new.certs]
+        forged[0] = dict(forged[0], pin=attacker, subject="CN=attacker")
+        with wire.Sender(f.c.address, token=TOKEN) as s:
+            s.hello()
+            s.batch(chains=[{"fingerprint": new.fp, "host": "api.test",
+                             "certs": forged, "total": 3}])
+        pins = [old.pins[0], pin_of("backup")]
+        for n in NETS:
+            f.handshakes("api.test", old, ok=30, network=n, pins=pins)
+            f.handshakes("api.test", new, failed=10, network=n, pins=pins)
+        d = self.one(f, "api.test")
+        self.assertEqual(d["cause"], "rollover")
+        self.assertIn("add pin %s" % new.pins[0], d["fix"])
+        self.assertNotIn(attacker, str(d))
+        self.assertNotIn("CN=attacker", str(d))
+        leaf = d["chains"][0]["certs"][0]
+        self.assertEqual((leaf["pin"], leaf["verified"], leaf["conflict"]),
+                         (new.pins[0], True, True))
 
     def test_intermediate_change_leaf_key_kept(self):
         f = self.fleet()

@@ -54,7 +54,11 @@ class Summary(FleetCase):
         self.assertEqual(set(api), {"host", "handshakes", "successes",
                                     "failures", "failure_rate", "resumed",
                                     "resumed_failed", "events", "first_seen",
-                                    "last_seen", "mode", "kinds"})
+                                    "last_seen", "mode", "kinds", "senders",
+                                    "top_sender", "one_sender"})
+        # every counter came from the fleet's one sender
+        self.assertEqual((api["senders"], api["one_sender"],
+                          api["top_sender"]["share"]), (1, False, 1.0))
         self.assertEqual((api["host"], api["handshakes"], api["failures"],
                           api["events"], api["mode"]),
                          ("api.test", 125, 25, 25, "mixed"))
@@ -224,7 +228,9 @@ class Chains(FleetCase):
         cert = new["certs"][0]
         self.assertEqual(set(cert), {"position", "subject", "issuer", "serial",
                                      "pin", "not_before", "not_after",
-                                     "pinned", "changed"})
+                                     "pinned", "changed", "verified",
+                                     "conflict"})
+        self.assertEqual((cert["verified"], cert["conflict"]), (True, False))
         self.assertEqual((cert["subject"], cert["issuer"], cert["pin"],
                           cert["changed"], cert["pinned"]),
                          ("CN=api.test", "CN=Int A", self.new.pins[0], True,

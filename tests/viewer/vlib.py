@@ -26,6 +26,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import wire  # noqa: E402
+import x509der  # noqa: E402
 from collector import Collector, VIEW_BIN  # noqa: E402,F401
 
 TOKEN = b"viewer-test-token"
@@ -34,7 +35,8 @@ DAY = 86400
 
 
 def pin_of(name):
-    return "sha256/" + hashlib.sha256(b"spki:" + name.encode()).hexdigest()[:43] + "="
+    """The pin of the key named name (as a chain's certificates get it)."""
+    return x509der.pin_of_key(name)
 
 
 class Chain:
@@ -42,7 +44,7 @@ class Chain:
     same key name, the same pin: a reissued certificate)."""
 
     def __init__(self, names, keys=None, issuers=None, not_before=None,
-                 not_after=None):
+                 not_after=None, der=True):
         now = int(time.time())
         keys = keys or names
         issuers = issuers or list(names[1:]) + [names[-1] if len(names) == 1
@@ -51,25 +53,18 @@ class Chain:
         for i, name in enumerate(names):
             nb = (not_before or now - 30 * DAY) if i == 0 else now - 900 * DAY
             na = (not_after or now + 90 * DAY) if i == 0 else now + 900 * DAY
-            der = ("DER:%s:%s:%s:%d:%d" % (name, keys[i], issuers[i], nb,
-                                           na)).encode() * 4
-            self.certs.append({
-                "position": i,
-                "subject": "CN=%s" % name,
-                "issuer": "CN=%s" % issuers[i],
-                "serial": "%04X" % (int(hashlib.sha1(der).hexdigest()[:4], 16)),
-                "not_before": nb,
-                "not_after": na,
-                "pin": pin_of(keys[i]),
-                "sha256": hashlib.sha256(der).digest(),
-                "der": der,
-            })
+            self.certs.append(x509der.cert(i, name, issuers[i], keys[i],
+                                           nb, na))
         # Counter.chain_fingerprint: SHA-256 over the certificates' SHA-1s
         h = hashlib.sha256()
         for c in self.certs:
             h.update(hashlib.sha1(c["der"]).digest())
         self.fp = h.digest()
         self.hex = self.fp.hex()
+        if not der:
+            # claims only: the fields as the sender wrote them, verbatim
+            for c, name, issuer in zip(self.certs, names, issuers):
+                c.update(der=b"", subject="CN=" + name, issuer="CN=" + issuer)
 
     @property
     def pins(self):
@@ -103,8 +98,8 @@ class Fleet:
             self.case.assertNotIn(bad, log, log[-3000:])
 
     def chain(self, *names, keys=None, issuers=None, not_before=None,
-              not_after=None):
-        return Chain(list(names), keys, issuers, not_before, not_after)
+              not_after=None, der=True):
+        return Chain(list(names), keys, issuers, not_before, not_after, der)
 
     def handshakes(self, host, chain, ok=0, failed=0, kind="pin_mismatch",
                    decision=None, mode="observe", network="office",

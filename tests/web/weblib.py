@@ -34,6 +34,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import wire  # noqa: E402
+import x509der  # noqa: E402
 from collector import Collector, VIEW_BIN, first_line  # noqa: E402
 
 TOKEN = b"web-test-token"
@@ -59,16 +60,20 @@ def quote_host(host):
 def counter_fp(certs):
     """Counter.chain_fingerprint (shim/chain.c): SHA-256 over the served
     certificates' SHA-1s."""
-    return hashlib.sha256(b"".join(hashlib.sha1(c["der"]).digest()
-                                   for c in certs)).digest()
+    return hashlib.sha256(b"".join(hashlib.sha1(c.get("fp_der", c["der"]))
+                                   .digest() for c in certs)).digest()
 
 
-def cert(position, subject_cn, issuer_cn, key_name):
+def cert(position, subject_cn, issuer_cn, key_name, claim=False):
     """A Cert dict whose pin and DER follow key_name (two certificates of
-    one subject with different keys have different pins)."""
-    c = wire.make_cert(position, key_name, issuer_cn)
-    c["subject"] = subject_cn if subject_cn.startswith("CN=") \
-        else "CN=" + subject_cn
+    one subject with different keys have different pins).  claim: sent
+    without its DER, so its subject reaches the pages as the sender wrote
+    it (with DER the collector shows OpenSSL's RFC 2253 text, escaped)."""
+    cn = subject_cn[3:] if subject_cn.startswith("CN=") else subject_cn
+    c = x509der.cert(position, cn, issuer_cn, key_name)
+    if claim:
+        c["fp_der"], c["der"] = c["der"], b""
+        c["subject"] = "CN=" + cn
     return c
 
 
@@ -126,7 +131,7 @@ def scenarios():
 
     evil_ok = [cert(0, HOSTILE_HOST, "Test Int", "evil-ok"),
                cert(1, "Test Int", "Test Root", "Test Int")]
-    evil_bad = [cert(0, HOSTILE_SUBJECT, "Test Int", "evil-bad"),
+    evil_bad = [cert(0, HOSTILE_SUBJECT, "Test Int", "evil-bad", claim=True),
                 cert(1, "Test Int", "Test Root", "Test Int")]
     evil = Scenario(HOSTILE_HOST, [evil_ok[0]["pin"],
                                    "sha256/" + "C" * 43 + "="])

@@ -177,8 +177,12 @@ def check(t, stored, a):
                               a["port"])])
     evs = stored.events(host)
     issuer = stored.rows("SELECT subject FROM cert WHERE lower(hex(sha256))"
-                         " = ?", a["corp_ca"])
-    t.assertEqual(len(issuer), 1, "the corporate CA is stored once")
+                         " = ? AND verified", a["corp_ca"])
+    t.assertEqual(len(issuer), 1, "the corporate CA is stored once, "
+                  "proven by its DER")
+    t.assertEqual(stored.rows("SELECT 1 FROM cert_shown WHERE"
+                              " lower(hex(sha256)) = ? AND conflict",
+                              a["corp_ca"]), [], "no claim contradicts it")
     issuer = issuer[0][0]
     t.assertIn("CN=" + a["issuer"], issuer)
     for e in evs:
