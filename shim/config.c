@@ -45,7 +45,6 @@ struct file_id {
 };
 
 static struct shim_settings settings;
-static char spool_default[64];
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 /* The policy in force, and what a reload compares against: guarded by
@@ -55,6 +54,7 @@ static struct shim_config *current;
 static struct file_id seen;           /* the file last loaded or tried */
 static atomic_llong last_check;       /* CLOCK_MONOTONIC_COARSE second */
 static atomic_bool reloading;
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The first load's policy_error events, emitted by the first acquire after
  * loading: emitting inside the pthread_once would re-enter it from the
  * queue and deadlock. */
@@ -213,14 +213,10 @@ static void read_delivery(const struct policy *p)
 	if (settings.collector == NULL && p != NULL)
 		settings.collector = p->collector;
 	settings.token_path = p != NULL ? p->token_path : NULL;
+	/* NULL: the default, found by the sender (spool_dir.h) */
 	settings.spool_dir = env("PINSHIM_SPOOL");
 	if (settings.spool_dir == NULL && p != NULL)
 		settings.spool_dir = p->spool_dir;
-	if (settings.spool_dir == NULL) {
-		snprintf(spool_default, sizeof(spool_default),
-			 "/var/tmp/pinshim-%u", (unsigned)geteuid());
-		settings.spool_dir = spool_default;
-	}
 	settings.events_file = env("PINSHIM_EVENTS_FILE");
 	/* PINSHIM_LOG (unprivileged only) wins over the policy's level */
 	if (p != NULL && p->log_level >= 0)
@@ -229,18 +225,21 @@ static void read_delivery(const struct policy *p)
 
 static void atfork_prepare(void)
 {
+	pthread_mutex_lock(&parse_lock);
 	pthread_mutex_lock(&lock);
 }
 
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&parse_lock);
 }
 
 /* The child has no reload thread, whatever the parent had running. */
 static void atfork_child(void)
 {
 	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&parse_lock);
 	atomic_store(&reloading, false);
 }
 
@@ -312,8 +311,14 @@ static void install(struct shim_config *n, const struct file_id *id)
 static void *reload_main(void *arg)
 {
 	struct file_id id;
-	struct shim_config *n = snapshot_load(&id);
+	struct shim_config *n;
 
+	/* the parse, most of this thread's allocations, under parse_lock,
+	 * which fork takes: a child never inherits an allocator lock held
+	 * here (AddressSanitizer's allocator has no fork handlers) */
+	pthread_mutex_lock(&parse_lock);
+	n = snapshot_load(&id);
+	pthread_mutex_unlock(&parse_lock);
 	(void)arg;
 	if (n != NULL)
 		install(n, &id);

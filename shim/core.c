@@ -27,6 +27,7 @@ static const struct pinshim_core core = {
 	.decide = verify_decide,
 	.before_resume = session_before_resume,
 	.handshake_done = session_handshake_done,
+	.before_exit = sender_before_exit,
 };
 
 __attribute__((visibility("default")))

@@ -25,14 +25,24 @@ struct qitem {
  * per minute per distinct failure. */
 #define COALESCE_WINDOW_S 60
 
+/* Handover: what a process counted (handshakes, repeats of a failure) goes
+ * to the sender HANDOVER_IDLE_MS after the last count, or HANDOVER_MAX_MS
+ * after the first not yet handed over, whichever comes first, not only at
+ * exit: a process that ends without exit (_exit in a forked worker, a
+ * signal) loses at most that much. */
+#define HANDOVER_IDLE_MS 1000
+#define HANDOVER_MAX_MS 5000
+
 /* Sender: up to max records, oldest first (records of closed windows before
  * queued events).  Ownership of the events passes to the caller. */
 size_t queue_take(struct qitem *out, size_t max);
 /* Queued and ready records (a hint: the sender sleeps when it is 0). */
 size_t queue_depth(void);
 /* Sender: closes the coalescing windows older than COALESCE_WINDOW_S, or all
- * of them, turning their tallies into records for queue_take. */
-void queue_close_windows(bool all);
+ * of them, turning their tallies into records for queue_take; the repeats
+ * of the windows left open are handed over as records when due (the
+ * HANDOVER rule above, now_ms on CLOCK_MONOTONIC). */
+void queue_close_windows(bool all, long long now_ms);
 /* Sender: count failures of host that could neither be delivered nor
  * spooled; they come back as a record from queue_take after the window. */
 void queue_fold(const char *host, int port, enum event_kind kind,
@@ -64,6 +74,8 @@ struct counter_rec {
 struct counter_rec *queue_counters_take(size_t *n);
 /* Counters are waiting in the table. */
 bool queue_counters_waiting(void);
+/* Counters are due for handover (the HANDOVER rule above). */
+bool queue_counters_due(long long now_ms);
 /* Sender: up to max chains queued by queue_chain_seen, oldest first
  * (ownership passes: chain_release, then free). */
 size_t queue_chains_take(struct chain_seen **out, size_t max);

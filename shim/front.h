@@ -2,7 +2,8 @@
  *
  * libpinshim.so, the front, is what gets preloaded, machine-wide into every
  * process: the exported wrappers (hooks.c), the connect() witness
- * (connect.c), the program's own verification, and loader.c.  It NEEDs only
+ * (connect.c), _exit (exit.c: a last handover of what was counted), the
+ * program's own verification, and loader.c.  It NEEDs only
  * libc and holds little, because everything a preloaded library holds is
  * mapped and relocated in every process, the thousands that never open a
  * TLS connection included.
@@ -25,7 +26,7 @@
 #define PINSHIM_CORE_ENTRY "pinshim_core_open"
 /* Bumped whenever either struct below changes: a front and a core from
  * different builds refuse each other. */
-#define PINSHIM_ABI 2
+#define PINSHIM_ABI 3
 
 /* The TCP sockets a thread connected last, with where each went (connect.c
  * keeps them, peer.c reads them). */
@@ -77,6 +78,8 @@ struct pinshim_core {
 	void (*before_resume)(SSL *s);
 	/* session.c: a client handshake just completed (resumed or not). */
 	void (*handshake_done)(SSL *s);
+	/* sender.c: the process ends without exit() (exit.c). */
+	void (*before_exit)(void);
 };
 
 /* The core's only export.  NULL when f is from another build. */

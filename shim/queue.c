@@ -54,6 +54,9 @@ struct coal {
 	struct timespec last;
 	unsigned tally;                    /* failures the first does not cover */
 	unsigned file_written;             /* of tally: lines already written */
+	unsigned handed;                   /* of tally: in records already */
+	struct timespec first_unhanded;    /* the first repeat not handed */
+	long long unhanded_ms, last_ms;    /* its monotonic time, the last's */
 	struct event *tmpl;                /* details for the closing record */
 };
 
@@ -88,6 +91,22 @@ static long long mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec;
+}
+
+/* The handshake path's clock for handover (coarse: a vDSO read). */
+static long long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The HANDOVER rule of delivery.h. */
+static bool handover_due(long long first_ms, long long last_ms, long long now)
+{
+	return now - last_ms >= HANDOVER_IDLE_MS ||
+	       now - first_ms >= HANDOVER_MAX_MS;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -273,6 +292,11 @@ static void coal_repeat(struct coal *c, struct event *ev, unsigned want)
 {
 	c->tally++;
 	c->last = ev->time;
+	c->last_ms = mono_ms();
+	if (c->tally - c->handed == 1) {
+		c->first_unhanded = ev->time;
+		c->unhanded_ms = c->last_ms;
+	}
 	if (c->tmpl == NULL) {
 		/* The first repeat keeps the details for the closing record:
 		 * its chain as references, completed on the sender thread
@@ -296,6 +320,22 @@ static void coal_repeat(struct coal *c, struct event *ev, unsigned want)
 	event_free(ev);
 }
 
+/* The repeats since the last handover, as a record of their own (repeat_of
+ * the first: the collector sums them), while the window stays open. */
+static void coal_hand_over(struct coal *c)
+{
+	struct event *r = event_repeat(c->tmpl, c->tally - c->handed,
+				       &c->first_unhanded, &c->last);
+
+	if (r == NULL) {
+		atomic_fetch_or(&overflows, OVF_OOM);
+		return;
+	}
+	memcpy(r->repeat_of, c->first_id, sizeof(r->repeat_of));
+	emit_split(r, c->tally - c->handed, 0);
+	c->handed = c->tally;
+}
+
 static void coal_close(struct coal *c)
 {
 	struct event *rec = c->tmpl;
@@ -305,7 +345,8 @@ static void coal_close(struct coal *c)
 	if (rec == NULL)
 		return;
 	if (c->first_queued) {
-		struct event *r = event_repeat(rec, c->tally, &rec->time,
+		struct event *r = event_repeat(rec, c->tally, c->handed > 0
+					       ? &c->first_unhanded : &rec->time,
 					       &c->last);
 
 		event_free(rec);
@@ -318,7 +359,7 @@ static void coal_close(struct coal *c)
 	} else {
 		rec->last_time = c->last;  /* the first itself, never queued */
 	}
-	emit_split(rec, c->tally, c->tally - c->file_written);
+	emit_split(rec, c->tally - c->handed, c->tally - c->file_written);
 }
 
 /* ---- catch-all tallies ---- */
@@ -482,15 +523,23 @@ size_t queue_depth(void)
 	return n;
 }
 
-void queue_close_windows(bool all)
+void queue_close_windows(bool all, long long now_ms)
 {
 	long long now = mono_s();
 
 	pthread_mutex_lock(&qlock);
-	for (size_t i = 0; i < COAL_MAX; i++)
-		if (coals[i].used &&
-		    (all || now - coals[i].opened >= COALESCE_WINDOW_S))
-			coal_close(&coals[i]);
+	for (size_t i = 0; i < COAL_MAX; i++) {
+		struct coal *c = &coals[i];
+
+		if (!c->used)
+			continue;
+		if (all || now - c->opened >= COALESCE_WINDOW_S)
+			coal_close(c);
+		else if (c->first_queued && c->tmpl != NULL &&
+			 c->tally > c->handed &&
+			 handover_due(c->unhanded_ms, c->last_ms, now_ms))
+			coal_hand_over(c);
+	}
 	for (size_t i = 0; i < FOLD_HOSTS + FOLD_KD; i++)
 		if (folds[i].used &&
 		    (all || now - folds[i].opened >= COALESCE_WINDOW_S))
@@ -545,6 +594,7 @@ struct ctable {
 static pthread_mutex_t clk = PTHREAD_MUTEX_INITIALIZER;
 static struct ctable *ctables;         /* two, swapped by the sender */
 static int cactive;
+static long long counted_first_ms, counted_last_ms;  /* since the take */
 
 static uint64_t counter_hash(const struct counter_rec *k)
 {
@@ -786,6 +836,7 @@ bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
 	struct counts d = one(kind);
 	struct counter_rec k;
 	bool fresh = false;
+	long long now;
 
 	if (config_settings()->collector == NULL)   /* counters go nowhere else */
 		return false;
@@ -795,9 +846,13 @@ bool queue_count(const struct peer *p, const unsigned char chain_fp[32],
 	snprintf(k.addr, sizeof(k.addr), "%s", p->addr);
 	memcpy(k.chain_fp, chain_fp, sizeof(k.chain_fp));
 	k.net = context_network();
+	now = mono_ms();
 	pthread_mutex_lock(&clk);
 	if (counters_ready())
 		counter_add(&k, &d);
+	if (counted_first_ms == 0)
+		counted_first_ms = now;
+	counted_last_ms = now;
 	/* the one lookup a handshake pays for ChainSeen */
 	if (chains_n < CHAINS_PENDING && !fp_zero(chain_fp))
 		fresh = seen_add(chain_fp);
@@ -819,6 +874,7 @@ struct counter_rec *queue_counters_take(size_t *n)
 	}
 	t = &ctables[cactive];
 	cactive ^= 1;
+	counted_first_ms = 0;
 	pthread_mutex_unlock(&clk);
 	/* Only this thread touches the table it swapped out. */
 	out = malloc(t->used * sizeof(*out));
@@ -847,6 +903,17 @@ bool queue_counters_waiting(void)
 	any = ctables != NULL && ctables[cactive].used > 0;
 	pthread_mutex_unlock(&clk);
 	return any;
+}
+
+bool queue_counters_due(long long now_ms)
+{
+	bool due;
+
+	pthread_mutex_lock(&clk);
+	due = ctables != NULL && ctables[cactive].used > 0 &&
+	      handover_due(counted_first_ms, counted_last_ms, now_ms);
+	pthread_mutex_unlock(&clk);
+	return due;
 }
 
 void queue_counters_put(const struct counter_rec *r, size_t n)
@@ -896,6 +963,7 @@ void queue_atfork_child(void)
 	}
 	if (ctables != NULL)
 		memset(ctables, 0, 2 * sizeof(*ctables));
+	counted_first_ms = counted_last_ms = 0;
 	/* the child sends the chains it counts itself */
 	while (chains_head != NULL) {
 		struct chain_seen *cs = chains_head;

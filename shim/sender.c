@@ -45,11 +45,12 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 1000                  /* windows, network, overflow logs */
-#define COUNTERS_EVERY_MS 30000
+#define COUNTERS_DOWN_MS 10000        /* while down: fewer spool files */
 #define NETWORK_MAX_AGE_S 30
 #define LINGER_MS 1000                /* while down: fewer, larger files */
 #define WINDOW 4                      /* batches awaiting their Ack */
@@ -77,6 +78,7 @@ struct sender {
 	struct batch *transit;            /* on its way to disk (see fork) */
 	pthread_t thread;
 	bool thread_ok;
+	pid_t pid;                        /* the process it delivers for */
 	struct qitem items[TAKE_MAX];
 	struct builder b;
 	struct list out;                  /* sealed, not yet sent */
@@ -319,15 +321,25 @@ static void seal(struct sender *s)
 
 /* ---- the queue ---- */
 
+/* Opened without blocking (a FIFO nobody reads would hold every exit)
+ * and kept only when it is a regular file. */
 static int open_events_file(struct sender *s)
 {
 	const char *path = config_settings()->events_file;
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+		      O_NONBLOCK | O_NOCTTY, 0600);
+	const char *why = fd < 0 ? strerror(errno) : NULL;
+	struct stat st;
 
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		why = "not a regular file";
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		if (!s->file_logged)
 			shim_log(LOG_ERROR, "cannot open PINSHIM_EVENTS_FILE %s: %s",
-				 path, strerror(errno));
+				 path, why);
 		s->file_logged = true;
 		return -1;
 	}
@@ -918,15 +930,17 @@ static void periodic(struct sender *s, long long now)
 {
 	if (now >= s->next_tick) {
 		context_network_refresh(NETWORK_MAX_AGE_S);
-		queue_close_windows(false);
+		queue_close_windows(false, now);
 		queue_report();
 		s->next_tick = now + TICK_MS;
 	}
-	/* While the collector is down the counters keep adding up in their
-	 * table (it is bounded), rather than a spool file every 30 s. */
-	if (now >= s->next_counters && !s->down) {
+	/* Counts are handed over as they come (delivery.h, HANDOVER); while
+	 * the collector is down they go to the spool less often, in fewer
+	 * and larger files. */
+	if (s->down ? now >= s->next_counters && queue_counters_waiting()
+		    : queue_counters_due(now)) {
 		take_counters(s);
-		s->next_counters = now + COUNTERS_EVERY_MS;
+		s->next_counters = now + COUNTERS_DOWN_MS;
 	}
 }
 
@@ -1013,7 +1027,7 @@ static void finish(struct sender *s)
 		s->down = false;
 		s->next_attempt = 0;
 	}
-	queue_close_windows(true);
+	queue_close_windows(true, now_ms());
 	queue_report();
 	if (collector() != NULL)
 		take_counters(s);
@@ -1035,8 +1049,12 @@ static void *run(void *arg)
 
 	pthread_setname_np(pthread_self(), "pinshim-send");
 	on_sender = true;
-	open_wire_libs();
+	/* Everything this thread does, dlopen's allocations included, is
+	 * under work_lock, which fork takes: a child never inherits an
+	 * allocator lock the thread held (AddressSanitizer's allocator has no
+	 * fork handlers of its own). */
 	pthread_mutex_lock(&work_lock);
+	open_wire_libs();
 	while (!atomic_load(&stopping))
 		step(s, TICK_MS);
 	finish(s);
@@ -1060,7 +1078,8 @@ static void at_exit(void)
 
 	if (!atomic_load(&started) || s == NULL)
 		return;                    /* a child that never sent */
-	atomic_store(&stopping, true);
+	if (atomic_exchange(&stopping, true))
+		return;                    /* _exit inside exit, or twice */
 	if (!s->thread_ok) {
 		pthread_mutex_lock(&work_lock);
 		open_wire_libs();
@@ -1088,6 +1107,14 @@ static void at_exit(void)
 	else
 		shim_log(LOG_ERROR, "exit: delivery did not finish within %d ms; "
 			 "records still in memory are lost", EXIT_WAIT_MS);
+}
+
+void sender_before_exit(void)
+{
+	struct sender *s = S;
+
+	if (s != NULL && s->pid == getpid())
+		at_exit();
 }
 
 static void fork_prepare(void)
@@ -1155,6 +1182,7 @@ static void start(void)
 		return;
 	}
 	s->fd = -1;
+	s->pid = getpid();
 	s->backoff_ms = BACKOFF_MIN_MS;
 	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd >= 0)

@@ -38,7 +38,8 @@ struct shim_settings {
 	/* Delivery (sender.c): NULL when not configured. */
 	const char *collector;       /* PINSHIM_COLLECTOR, else the policy's */
 	const char *token_path;      /* the policy's token file */
-	const char *spool_dir;       /* PINSHIM_SPOOL, the policy's, a default */
+	const char *spool_dir;       /* PINSHIM_SPOOL, the policy's, or NULL:
+					the default (spool_dir.h) */
 	const char *events_file;     /* PINSHIM_EVENTS_FILE */
 };
 /* Loads on the first call (thread-safe), then returns the same object. */
@@ -289,6 +290,10 @@ void queue_chain_forget(const unsigned char fp[32]);
 /* Starts the sender thread if a collector or events file is configured and
  * it is not running in this process yet (first event or count). */
 void sender_kick(void);
+/* The process ends without exit (_exit): what the sender holds is handed
+ * over as at exit, bounded the same way.  Only in the process whose
+ * sender it is (not in a vfork child sharing its memory), and once. */
+void sender_before_exit(void);
 
 /* ---- sink.c: where events go ---- */
 /* Takes ownership of ev (queue_event). */

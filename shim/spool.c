@@ -8,7 +8,9 @@
  * written under a temporary name, fsync'ed and renamed, so a crash leaves
  * either a whole file or a temporary one; a file that fails its length, CRC
  * or frame check anyway (disk trouble, someone else's bytes) is moved aside
- * as *.torn and never sent.
+ * as *.torn and never sent: at most TORN_MAX of them are kept, none longer
+ * than TORN_KEEP_S, they do not count against the spool's limits, and a
+ * process says so in one line, not one per file.
  *
  * Several processes share the directory: a file is claimed by renaming it
  * to <name>.claim.<pid>.<start time>, which only one of them can do; the
@@ -17,6 +19,7 @@
  * start time) is taken over or removed.  Replaying a batch twice is harmless
  * (the collector dedupes by record id), only wasteful. */
 #include "delivery.h"
+#include "spool_dir.h"
 #include "wire.h"
 
 #include <dirent.h>
@@ -36,13 +39,17 @@
 #define HDR 16
 #define RESCAN_S 10            /* look again for other processes' files */
 #define CAND_MAX 256           /* names taken from one directory scan */
+#define TORN_MAX 64            /* *.torn files kept for a look */
+#define TORN_KEEP_S (7 * 86400)
 
 static struct {
 	int pid;                   /* whose state this is (fork) */
 	unsigned long long start;  /* our start time, for claim names */
 	bool checked, usable;
-	char dir[PATH_MAX];
+	char dir[PATH_MAX - 128];  /* room for the names in it */
 	long long files, bytes;    /* estimate, refreshed by every scan */
+	long long torn;            /* *.torn files, by the last scan */
+	bool torn_logged;
 	bool scanned;
 	bool pending;              /* files may wait */
 	long long next_scan;       /* CLOCK_MONOTONIC seconds */
@@ -129,21 +136,39 @@ static void self_update(void)
 	sp.pending = true;
 }
 
+/* The configured directory, else the default one (spool_dir.h), which
+ * moves on when someone else took /var/tmp/pinshim-<uid> first (said
+ * once). */
+static const char *which_dir(bool create, char *def, size_t len)
+{
+	const char *dir = config_settings()->spool_dir;
+	char squatted[PATH_MAX + 64];
+
+	if (dir != NULL)
+		return dir;
+	spool_dir_default(def, len, create, squatted, sizeof(squatted));
+	if (squatted[0] != '\0' && create)
+		shim_log(LOG_ERROR, "spool directory %s refused: spooling to %s "
+			 "instead", squatted, def);
+	return def;
+}
+
 /* The directory, created 0700 when create and missing; refused when
  * someone else owns it or others may write to it (they could plant batches
  * or read ours).  NULL when unusable (logged once) or, without create,
  * missing. */
 static const char *spool_open(bool create)
 {
-	const char *dir = config_settings()->spool_dir;
-	const char *why = NULL;
+	char def[PATH_MAX];
+	const char *dir, *why = NULL;
 	struct stat st;
 
 	self_update();
 	if (sp.checked)
 		return sp.usable ? sp.dir : NULL;
-	if (dir == NULL || strlen(dir) >= sizeof(sp.dir) - 80) {
-		why = dir == NULL ? "not configured" : "path too long";
+	dir = which_dir(create, def, sizeof(def));
+	if (strlen(dir) >= sizeof(sp.dir) - 80) {
+		why = "path too long";
 	} else if (lstat(dir, &st) != 0) {
 		if (errno != ENOENT)
 			why = strerror(errno);
@@ -163,8 +188,7 @@ static const char *spool_open(bool create)
 	sp.checked = true;
 	if (why != NULL) {
 		shim_log(LOG_ERROR, "spool directory %s refused: %s; events "
-			 "that cannot be delivered are lost",
-			 dir != NULL ? dir : "(none)", why);
+			 "that cannot be delivered are lost", dir, why);
 		return NULL;
 	}
 	snprintf(sp.dir, sizeof(sp.dir), "%s", dir);
@@ -243,6 +267,16 @@ static void take_over(const char *dir, const char *name, char **cand,
 	cand[(*n)++] = strdup(name);
 }
 
+/* A torn file is kept for a look while it is young and few. */
+static void torn_seen(int dfd, const char *name, const struct stat *st)
+{
+	if ((long long)time(NULL) - (long long)st->st_mtime > TORN_KEEP_S ||
+	    sp.torn >= TORN_MAX)
+		unlinkat(dfd, name, 0);
+	else
+		sp.torn++;
+}
+
 /* Reads the directory: counts what it holds, lists the batches to send. */
 static void scan(const char *dir)
 {
@@ -253,7 +287,7 @@ static void scan(const char *dir)
 	struct stat st;
 
 	cand_clear();
-	sp.files = sp.bytes = 0;
+	sp.files = sp.bytes = sp.torn = 0;
 	sp.scanned = true;
 	sp.next_scan = mono_s() + RESCAN_S;
 	if (d == NULL) {
@@ -264,11 +298,15 @@ static void scan(const char *dir)
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode)) {
-			sp.files++;
-			sp.bytes += st.st_size;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (has_suffix(e->d_name, ".torn")) {
+			torn_seen(dirfd(d), e->d_name, &st);
+			continue;
 		}
+		sp.files++;
+		sp.bytes += st.st_size;
 		if (cand == NULL)
 			continue;
 		if (has_suffix(e->d_name, ".batch")) {
@@ -587,10 +625,15 @@ static void move_aside(const char *dir, const char *name, const char *claim,
 	char aside[PATH_MAX];
 
 	snprintf(aside, sizeof(aside), "%s/%s.torn", dir, name);
-	if (rename(claim, aside) != 0)
+	if (sp.torn >= TORN_MAX || rename(claim, aside) != 0)
 		unlink(claim);
-	shim_log(LOG_ERROR, "spool %s/%s: %s: moved aside as %s, not sent", dir,
-		 name, why, aside);
+	else
+		sp.torn++;
+	/* one line a process: a spool of torn files must not flood stderr */
+	shim_log(sp.torn_logged ? LOG_INFO : LOG_ERROR, "spool %s/%s: %s: "
+		 "set aside, not sent (at most %d torn files are kept, %d "
+		 "days)", dir, name, why, TORN_MAX, TORN_KEEP_S / 86400);
+	sp.torn_logged = true;
 }
 
 int spool_claim(uint8_t **frame, size_t *len, unsigned char id[16],

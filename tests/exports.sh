@@ -1,7 +1,7 @@
 #!/bin/sh
 # libpinshim.so lands in every process it is preloaded into: it must export
-# exactly the wrapped libssl functions (versioned OPENSSL_3.0.0) and connect
-# (unversioned), nothing else, and need nothing but libc at load time (an
+# exactly the wrapped libssl functions (versioned OPENSSL_3.0.0), connect,
+# _exit and _Exit (unversioned), nothing else, and need nothing but libc at load time (an
 # idle process must pay almost nothing).  libpinshim-core.so, opened by it
 # on the first handshake, exports its one entry and needs only libc too: the
 # libraries it uses are opened when first used (shim/lazy.c).
@@ -39,6 +39,8 @@ SSL_read@@OPENSSL_3.0.0
 SSL_read_ex@@OPENSSL_3.0.0
 SSL_write@@OPENSSL_3.0.0
 SSL_write_ex@@OPENSSL_3.0.0
+_Exit
+_exit
 connect' "$(exports "$front")"
 check "export list" "$core" 'pinshim_core_open' "$(exports "$core")"
 for lib in "$front" "$core"; do

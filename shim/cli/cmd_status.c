@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "spool_dir.h"
 #include "policy.h"
 
 #define LINT_MAX 20             /* findings listed; all are counted */
@@ -252,7 +253,7 @@ static bool ends_with(const char *s, const char *end)
 
 static long long last_delivery(const char *dir)
 {
-	char path[PATH_MAX], buf[32] = "";
+	char path[PATH_MAX + 32], buf[32] = "";
 	int fd;
 	ssize_t n;
 
@@ -269,16 +270,23 @@ static long long last_delivery(const char *dir)
 static void spool_status(struct status *st, const char *policy_spool)
 {
 	const char *dir = getenv("PINSHIM_SPOOL");
-	char def[64], when[32] = "";
+	char def[4096], when[32] = "", squatted[4200];
 	json_object *o = json_object_new_object();
 	long long batches = 0, bytes = 0, torn = 0, last;
 	struct dirent *e;
 	struct stat sb;
 	DIR *d;
 
-	snprintf(def, sizeof(def), "/var/tmp/pinshim-%u", (unsigned)geteuid());
 	if (dir == NULL || dir[0] == '\0')
-		dir = policy_spool != NULL ? policy_spool : def;
+		dir = policy_spool;
+	if (dir == NULL) {
+		spool_dir_default(def, sizeof(def), false, squatted,
+				  sizeof(squatted));
+		if (squatted[0] != '\0')
+			problem(st, "spool directory %s refused: this user's "
+				"spool is %s", squatted, def);
+		dir = def;
+	}
 	d = opendir(dir);
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		if (ends_with(e->d_name, ".torn"))

@@ -21,6 +21,7 @@
  * Prints "queued N" and, with --replay-wait, "spool empty" or "spool left
  * N". */
 #include "delivery.h"
+#include "spool_dir.h"
 
 #include <dirent.h>
 #include <openssl/ssl.h>
@@ -92,7 +93,13 @@ static struct event *make(long i)
 static int spool_left(void)
 {
 	const char *dir = config_settings()->spool_dir;
-	DIR *d = dir != NULL ? opendir(dir) : NULL;
+	char def[4096];
+	DIR *d;
+
+	if (dir == NULL && spool_dir_default(def, sizeof(def), false, NULL,
+					     0) == 0)
+		dir = def;
+	d = dir != NULL ? opendir(dir) : NULL;
 	struct dirent *e;
 	int n = 0;
 

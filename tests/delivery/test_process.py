@@ -167,6 +167,20 @@ print(json.dumps({"threads": sorted(names), "sender_cpu_s": cpu}))
         self.assertEqual(r.returncode, 0, r.describe())
         return json.loads(r.stdout.splitlines()[-1]), r
 
+    def test_an_events_file_that_is_a_fifo_is_refused_without_waiting(self):
+        # once: 3 s at every exit, and the collector's records lost
+        fifo = os.path.join(self.tmp, "events.fifo")
+        os.mkfifo(fifo)
+        self.policy_with_collector()
+        r = self.tlsclient(env_extra={"PINSHIM_EVENTS_FILE": fifo})
+        self.assertFailedTLS(r)
+        # (nobody reads it: the open fails at once, ENXIO; with a reader
+        # it is refused as not a regular file)
+        self.assertIn("cannot open PINSHIM_EVENTS_FILE %s: " % fifo,
+                      r.stderr)
+        self.assertLess(r.elapsed, 2.5, r.describe())
+        self.assertEqual(len(self.wait_failures(1)), 1)
+
     def test_events_file_written_at_exit_without_a_collector(self):
         # PINSHIM_EVENTS_FILE alone: every failure its own line (no
         # coalescing for the local file), written by the exit flush.

@@ -5,6 +5,7 @@ directory that others could write to is refused."""
 
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -239,6 +240,54 @@ class Spool(dlib.DeliveryCase):
         self.assertEqual(len(lines), 1, r.describe())
         self.assertIn("writable by group or others", lines[0])
         self.assertEqual(os.listdir(self.spool), [])
+
+    def test_a_spool_of_torn_files_costs_one_line_and_is_capped(self):
+        # once: 257 torn files, one stderr line each for every process,
+        # and counted against the spool's limits forever
+        self.start_collector()
+        os.makedirs(self.spool, mode=0o700, exist_ok=True)
+        for i in range(257):
+            with open(os.path.join(self.spool, "%032x.batch" % i), "wb") as f:
+                f.write(b"PSPOOL01" + os.urandom(40))
+        env = self.delivery_env(log="error")
+        r = self.eventgen("--count", 0, "--replay-wait", 60, env=env,
+                          timeout=120)
+        self.assertIn("spool empty", r.stdout, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("pinshim:")]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("set aside, not sent (at most 64 torn files", lines[0])
+        self.assertEqual(len(spool_entries(self.spool)["torn"]), 64)
+        # a later process says nothing about them
+        r = self.eventgen("--count", 0, "--replay-wait", 5, env=env)
+        self.assertEqual([l for l in r.stderr.splitlines()
+                          if l.startswith("pinshim:")], [])
+
+    def test_a_squatted_default_spool_is_not_used(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make a directory of another user")
+        default = "/var/tmp/pinshim-%d" % os.geteuid()
+        shutil.rmtree(default, ignore_errors=True)
+        os.mkdir(default, 0o700)
+        os.chown(default, 65534, 65534)         # taken by nobody first
+        self.addCleanup(shutil.rmtree, default, True)
+        run = os.path.join(self.tmp, "run")
+        os.mkdir(run, 0o700)
+        env = self.delivery_env(extra={"PINSHIM_SPOOL": "",
+                                       "XDG_RUNTIME_DIR": run})
+        argv, _ = H.client_command("tlsclient:connect", "pinned.test",
+                                   self.server("rotated", "1.3").port,
+                                   ca=self.pki.root, tls="1.3")
+        r = H.run(argv, env, kind="tlsclient:connect")
+        self.assertFailedTLS(r)
+        self.assertIn("spool directory %s (owned by another user) refused: "
+                      "spooling to %s/pinshim-spool instead" % (default, run),
+                      r.stderr)
+        self.assertEqual(os.listdir(default), [])
+        self.assertTrue(spool_entries(run + "/pinshim-spool")["batch"])
+        self.start_collector()
+        r = self.eventgen("--count", 0, "--replay-wait", 60, env=env)
+        self.assertIn("spool empty", r.stdout, r.stderr)
+        self.assertEqual(len(self.wait_failures(1)), 1)
 
     def test_default_spool_is_private_to_the_user(self):
         default = "/var/tmp/pinshim-%d" % os.geteuid()

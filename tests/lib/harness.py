@@ -472,21 +472,51 @@ def client_failed_like_tls(kind, r):
     return r.returncode == 1 and "fail: " in r.stdout
 
 
+def descendants(pid):
+    """The pids of pid's children, grandchildren... (from /proc)."""
+    kids = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def kill_tree(pid):
+    """SIGKILL to pid and everything it started (a forked child stuck in a
+    lock must not outlive the test, nor the suite)."""
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, 9)
+        except OSError:
+            pass
+
+
 def run(argv, env, stdin=None, timeout=CLIENT_TIMEOUT, kind="cmd",
         events_path=None):
     t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, text=True,
+                            stdin=subprocess.PIPE if stdin is not None
+                            else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        proc = subprocess.run(argv, env=env, input=stdin, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        class P:
-            returncode = None
-            stdout = (e.stdout or b"").decode(errors="replace") \
-                if isinstance(e.stdout, bytes) else (e.stdout or "")
-            stderr = ((e.stderr or b"").decode(errors="replace")
-                      if isinstance(e.stderr, bytes) else (e.stderr or "")) \
-                + "\n[harness: timed out after %ss]" % timeout
-        proc = P()
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        out, err = proc.communicate()
+        proc.returncode = None
+        err += "\n[harness: timed out after %ss]" % timeout
+    proc.stdout, proc.stderr = out, err
     return Result(kind, argv, proc, read_events(events_path),
                   time.monotonic() - t0)
 
