@@ -14,14 +14,14 @@ import time
 
 from dlib import BOGUS, DeliveryCase, H, Host
 
-# Handshakes with pinned.test, alternating between the ports given (one
-# serves the pinned chain, one a rotated key: every second one fails),
-# then by END: "exit" os._exit(0); "wait" says "done" and sleeps.
-PY_ENDS = r"""
-import os, socket, ssl, sys, time
-ports, count, ca, end = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ctx = ssl.create_default_context(cafile=ca)
+# One handshake with pinned.test on the i-th of the ports (argv[1]) in
+# turn: one serves the pinned chain, one a rotated key, so every second
+# one fails; the CA is argv[3].
+PY_ONE = r"""
+import socket, ssl, sys
 def one(i):
+    ports, ca = sys.argv[1].split(","), sys.argv[3]
+    ctx = ssl.create_default_context(cafile=ca)
     try:
         with socket.create_connection(("127.0.0.1", int(ports[i % 2])), timeout=20) as s:
             with ctx.wrap_socket(s, server_hostname="pinned.test") as t:
@@ -29,6 +29,13 @@ def one(i):
         return 1
     except ssl.SSLError:
         return 0
+"""
+
+# COUNT handshakes, then by END: "exit" os._exit(0); "wait" says "done"
+# and sleeps.
+PY_ENDS = PY_ONE + r"""
+import os, time
+count, end = int(sys.argv[2]), sys.argv[4]
 ok = sum(one(i) for i in range(count))
 print("done", ok, flush=True)
 if end == "exit":
@@ -38,19 +45,10 @@ time.sleep(120)
 
 # A multiprocessing pool: TASKS handshakes spread over 4 workers, ended by
 # close/join or by terminate (after WAIT seconds).
-PY_POOL = r"""
-import multiprocessing as mp, socket, ssl, sys, time
-ports, tasks, ca, method, end, wait = (sys.argv[1].split(","), int(sys.argv[2]),
-    sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
-def one(i):
-    ctx = ssl.create_default_context(cafile=ca)
-    try:
-        with socket.create_connection(("127.0.0.1", int(ports[i % 2])), timeout=20) as s:
-            with ctx.wrap_socket(s, server_hostname="pinned.test") as t:
-                t.sendall(b"ping\n"); t.recv(100)
-        return 1
-    except ssl.SSLError:
-        return 0
+PY_POOL = PY_ONE + r"""
+import multiprocessing as mp, time
+tasks, method, end, wait = (int(sys.argv[2]), sys.argv[4], sys.argv[5],
+                            float(sys.argv[6]))
 if __name__ == "__main__":
     mp.set_start_method(method)
     pool = mp.Pool(4)
