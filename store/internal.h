@@ -48,6 +48,7 @@ struct store {
 	struct store_parts *parts;   /* for batches put without keys */
 	struct rollup *rollup;       /* the writer's (rollup.c) */
 	int wal_frames;              /* in the WAL after the last commit */
+	bool unreadable;             /* a failure was the file's (store.h) */
 };
 
 /* keys.c: content keys (0, or -1 when out of memory), one hasher per

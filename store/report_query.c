@@ -96,9 +96,10 @@ static int run(struct store *s, sqlite3_stmt *st,
 
 int store_read_begin(struct store *s, char *err, size_t errlen)
 {
-	/* reports read much of the rollups: map the file rather than copy
-	 * it page by page into a small cache */
-	sqlite3_exec(s->db, "PRAGMA mmap_size = 4294967296", NULL, NULL, NULL);
+	/* reports read much of the rollups: a cache that holds them.  Not
+	 * mmap: a database file truncated or overwritten while mapped kills
+	 * the reader with SIGBUS; read(2) turns that into an error. */
+	sqlite3_exec(s->db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
 	return store_exec(s, "BEGIN", err, errlen);
 }
 

@@ -425,12 +425,18 @@ int rollup_counter(struct rollup *r, const char *host, int64_t host_hour_of,
 		   int64_t origin, const struct rollup_counter_key *k,
 		   const struct rollup_counts *d)
 {
-	struct host_entry *h = host_find(r, host, host_hour_of, 0);
-	struct host_entry *o = host_find(r, host, host_hour_of, origin);
+	struct host_entry *o = host_find(r, host, host_hour_of, origin), *h;
 	struct counter_entry *c;
+	size_t oi;
 
-	if (h == NULL || o == NULL)
+	if (o == NULL)
 		return -1;
+	/* the second find may move the table: o again by its place */
+	oi = (size_t)(o - (struct host_entry *)r->hosts.entries);
+	h = host_find(r, host, host_hour_of, 0);
+	if (h == NULL)
+		return -1;
+	o = entry(&r->hosts, oi);
 	if (o->base + handshakes(&o->txn.c) + handshakes(&o->batch.c) +
 	    handshakes(d) > ROLLUP_ORIGIN_MAX_HOUR)
 		return -2;

@@ -42,8 +42,22 @@ int store_failf(struct store *s, char *err, size_t errlen, const char *fmt,
 	return -1;
 }
 
+/* A failure of the file rather than of the statement. */
+static bool file_error(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_CORRUPT: case SQLITE_IOERR: case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN: case SQLITE_SCHEMA: case SQLITE_FULL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int store_fail(struct store *s, char *err, size_t errlen, const char *what)
 {
+	if (s->db != NULL && file_error(sqlite3_extended_errcode(s->db)))
+		s->unreadable = true;
 	return store_failf(s, err, errlen, "%s: %s", what, s->db != NULL
 			   ? sqlite3_errmsg(s->db) : "no database");
 }
@@ -275,6 +289,11 @@ int store_checkpoint(struct store *s, char *err, size_t errlen)
 const char *store_path(const struct store *s)
 {
 	return s->path;
+}
+
+bool store_unreadable(struct store *s)
+{
+	return s->unreadable;
 }
 
 bool store_moved(struct store *s)

@@ -78,6 +78,10 @@ int store_checkpoint(struct store *s, char *err, size_t errlen);
 /* The database's file name, for messages. */
 const char *store_path(const struct store *s);
 
+/* The last failure on s was the file's, not the query's: it cannot be
+ * read as a database now (corrupt, truncated, replaced, an I/O error). */
+bool store_unreadable(struct store *s);
+
 /* Whether the file at the database's path is no longer the one open (it
  * was deleted, or replaced): what is committed then lives only in the open
  * file and goes with it at close.  Between transactions. */

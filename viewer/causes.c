@@ -209,10 +209,36 @@ static struct result *fill(struct slot *s, const char *key, char *err,
 
 /* ---- the request's side ------------------------------------------------ */
 
+/* A time filter as a key: reports read hourly rollups, so "since 2h" and
+ * "since 119m", or two instants within one hour, ask the same question and
+ * share one computation (each new key costs a whole diagnosis).  Relative
+ * texts become whole hours ("2h"), instants their hour (since: its start,
+ * until: the next one).  NULL stays NULL. */
+static const char *hour_text(const char *text, bool since, char out[40])
+{
+	int64_t now = now_us(), t;
+
+	if (text == NULL || time_parse_since(text, now, &t) < 0)
+		return text;
+	if (text[0] >= '0' && text[0] <= '9' && strchr(text, 'T') == NULL) {
+		int64_t h = (now - t + 3599999999LL) / 3600000000LL;
+
+		snprintf(out, 40, "%lldh", (long long)h);
+		return out;
+	}
+	t = t / 3600000000LL * 3600LL + (since || t % 3600000000LL == 0 ? 0
+								: 3600);
+	time_rfc3339_s(t, out, 40);
+	return out;
+}
+
 const struct causes *causes_get(const struct web_query *q, char *err,
 				size_t errlen)
 {
-	char *text[F_COUNT] = { (char *)q->since_text, (char *)q->until_text,
+	char since[40], until[40];
+	char *text[F_COUNT] = {
+		(char *)hour_text(q->since_text, true, since),
+		(char *)hour_text(q->until_text, false, until),
 		(char *)q->f.host, (char *)q->f.network, (char *)q->f.version,
 		(char *)q->f.kind };
 	char *key = key_of(text);

@@ -83,14 +83,11 @@ void buf_free(struct web_buf *b)
 
 /* ---- escaping ---------------------------------------------------------- */
 
-/* C0 and C1 controls but tab and newline: never meant for a page. */
+/* C0 and C1 controls but tab and newline, and the bidirectional ones
+ * (text.c): never meant for a page. */
 static size_t control_len(const unsigned char *p)
 {
-	if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
-		return 1;
-	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0)
-		return 2;
-	return 0;
+	return text_control_len(p, true);
 }
 
 void html_text(struct web_buf *b, const char *s)
@@ -283,8 +280,23 @@ static const char *reason(int status)
 	}
 }
 
+/* A server-side failure: its detail (the database's path, SQLite's words)
+ * is for the server's log, not for whoever asked. */
+static void keep_private(struct web_req *r, int status)
+{
+	if (status < 500)
+		return;
+	fputs("pinshim-view: serve: ", stderr);
+	text_fputs(r->err, stderr);
+	fputc('\n', stderr);
+	snprintf(r->err, sizeof(r->err), "%s", status == 503
+		 ? "the database cannot be read now; try again later"
+		 : "the report failed; the server's log says why");
+}
+
 void web_error(struct web_req *r, int status, bool json)
 {
+	keep_private(r, status);
 	buf_free(&r->out);
 	if (json) {
 		json_object *o = json_object_new_object(), *e;

@@ -62,8 +62,12 @@ struct store *web_open(struct web_req *r, int *status, bool *empty)
 	return s;
 }
 
-/* A report function failed: its message is in r->err. */
-#define REPORT_FAILED 500
+/* A report function failed (its message is in r->err): 503 when the
+ * database could not be read (replaced, truncated, gone), else 500. */
+int web_report_failed(struct store *s)
+{
+	return store_unreadable(s) ? 503 : 500;
+}
 
 static void total(struct web_buf *b, const char *label, uint64_t n)
 {
@@ -213,7 +217,7 @@ int page_overview(struct web_req *r)
 	} else if (report_summary(s, &r->q.f, &sum, r->err,
 				  sizeof(r->err)) < 0 ||
 		   (c = causes_get(&r->q, r->err, sizeof(r->err))) == NULL) {
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 		goto out;
 	} else {
 		overview_body(r, &sum, c);
@@ -443,7 +447,7 @@ int page_host(struct web_req *r)
 		return status;
 	web_begin(r, r->arg, "/host/");
 	if (host_body(r, s) < 0)
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 	web_end(r);
 	store_close(s);
 	return status;
@@ -505,7 +509,7 @@ int page_diagnose(struct web_req *r)
 	if (empty)
 		empty_notice(r);
 	else if (diagnoses_body(r, s) < 0)
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 	web_end(r);
 	store_close(s);
 	return status;
@@ -536,7 +540,7 @@ int page_matrix(struct web_req *r)
 		empty_notice(r);
 	else if (report_matrix(s, &r->q.f, DIM_NETWORK, DIM_APP_VERSION, &m,
 			       r->err, sizeof(r->err)) < 0)
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 	else
 		render_matrix(&r->out, &m);
 	web_end(r);
@@ -609,7 +613,7 @@ int page_rollout(struct web_req *r)
 		empty_notice(r);
 	} else if (report_rollout(s, &r->q.f, &ro, r->err,
 				  sizeof(r->err)) < 0) {
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 	} else {
 		if (ro.n == 0)
 			buf_puts(&r->out, "<p class=\"notice\">No host in "
@@ -636,7 +640,7 @@ int page_chain(struct web_req *r)
 		return status;
 	if (report_chain_history(s, &r->q.f, &h, r->err,
 				 sizeof(r->err)) < 0) {
-		status = REPORT_FAILED;
+		status = web_report_failed(s);
 		goto out;
 	}
 	web_begin(r, r->arg, "/chain/");

@@ -28,12 +28,28 @@
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:7411"
 #define SERVE_THREADS 4
+#define RETRY_AFTER_S "2"
 
 static const char usage[] =
 	"usage: pinshim-view [--db FILE] serve [--listen HOST:PORT]\n"
+	"                    [--max-connections N] [--per-address N]\n"
+	"                    [--header-timeout SEC] [--reports N] [--queue SEC]\n"
 	"  --listen HOST:PORT  address of the web page (default "
 	SERVE_DEFAULT_LISTEN "; port 0: any free port)\n"
-	"                      stdout: \"listening on http://HOST:PORT/\"\n";
+	"                      stdout: \"listening on http://HOST:PORT/\"\n"
+	"  --max-connections N connections at once (default 1024), of them\n"
+	"  --per-address N     from one address (default 256)\n"
+	"  --header-timeout SEC  time a client has for its request line and\n"
+	"                      headers, however slowly it sends them (5)\n"
+	"  --reports N         reports computed at once (default 2); a request\n"
+	"  --queue SEC         waits this long for one (2), then gets 503 and\n"
+	"                      Retry-After\n";
+
+struct serve_opts {
+	const char *db, *listen;
+	unsigned max_conns, per_address, reports;
+	int header_ms, queue_ms;
+};
 
 static const char csp[] =
 	"default-src 'self'; script-src 'none'; object-src 'none'; "
@@ -150,7 +166,14 @@ static int dispatch(struct MHD_Connection *c, const char *url,
 		return status;
 	if (r->arg != NULL)
 		r->q.f.host = r->arg;   /* the path names the host */
-	return rt->fn(r);
+	if (rt->fn == static_css)
+		return rt->fn(r);
+	if (!guard_busy_enter())
+		return web_fail(r, 503, "busy: every report slot is taken");
+	status = rt->fn(r);
+	if (r->stream_fd < 0)
+		guard_busy_leave();
+	return status;
 }
 
 static void add_headers(struct MHD_Response *resp, const char *type)
@@ -177,11 +200,13 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status,
 		buf_puts(&r->out, "the page is too large or the server is out "
 			 "of memory\n");
 	}
-	/* MHD frees the body with free() once sent */
-	resp = MHD_create_response_from_buffer(r->out.len, r->out.p ? r->out.p
-					       : (char *)"",
-					       r->out.p ? MHD_RESPMEM_MUST_FREE
-					       : MHD_RESPMEM_PERSISTENT);
+	/* MHD frees the body with free() once sent, closes a pipe */
+	if (r->stream_fd >= 0 && status == 200)
+		resp = MHD_create_response_from_pipe(r->stream_fd);
+	else
+		resp = MHD_create_response_from_buffer(r->out.len, r->out.p ?
+			r->out.p : (char *)"", r->out.p ? MHD_RESPMEM_MUST_FREE
+			: MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
 		buf_free(&r->out);
 		return MHD_NO;
@@ -191,6 +216,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status,
 	if (status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 					"GET, HEAD");
+	if (status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+					RETRY_AFTER_S);
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -201,20 +229,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **state)
 {
-	static int seen;
-	struct web_req r = { .db = cls, .type = "text/html; charset=utf-8" };
+	static int seen, bad;
+	struct web_req r = { .db = cls, .type = "text/html; charset=utf-8",
+			     .stream_fd = -1 };
 	bool json = false;
 	int status;
 
 	if (*state == NULL) {           /* the headers: wait for the body */
-		*state = &seen;
+		*state = guard_request(c) ? &seen : &bad;
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {        /* a body: not for us, drop it */
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+	if (*state == &bad) {
+		status = web_fail(&r, 400, "a NUL byte in the address");
+		json = is_api(url);
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		status = web_fail(&r, 405, "only GET and HEAD");
 		json = is_api(url);
 	} else {
@@ -227,18 +259,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 /* ---- listening --------------------------------------------------------- */
 
-static struct MHD_Daemon *start(const char *db, int fd)
+static struct MHD_Daemon *start(const struct serve_opts *o, int fd)
 {
 	return MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 				MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				on_request, (void *)db,
+				on_request, (void *)o->db,
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE,
 				(unsigned)SERVE_THREADS,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+				MHD_OPTION_CONNECTION_LIMIT, o->max_conns,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				(unsigned)64,
+				o->per_address,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_NOTIFY_CONNECTION, guard_notify, NULL,
+				MHD_OPTION_UNESCAPE_CALLBACK, guard_unescape,
+				NULL,
 				/* request line and headers: bounds the URL */
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				(size_t)(32 * 1024),
@@ -261,21 +296,76 @@ static int check_db(const char *db)
 	return 0;
 }
 
-static int parse(int argc, char **argv, const char **db, const char **listen)
+/* A count 1..100000, or seconds (decimals) as milliseconds up to a day;
+ * -1 when malformed. */
+static long number_arg(const char *s, bool seconds)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end != '\0' || !(v > 0) ||
+	    v > (seconds ? 86400 : 100000) || (!seconds && v != (long)v))
+		return -1;
+	return seconds ? (long)(v * 1000) : (long)v;
+}
+
+static int set_number(long *out, const char *name, const char *arg,
+		      bool seconds)
+{
+	*out = number_arg(arg, seconds);
+	if (*out > 0)
+		return -1;
+	fprintf(stderr, "pinshim-view: serve: %s: expected %s, not '%s'\n%s",
+		name, seconds ? "seconds" : "a count 1..100000", arg, usage);
+	return 2;
+}
+
+enum { OPT_CONNS = 256, OPT_PER, OPT_HEADER, OPT_REPORTS, OPT_QUEUE };
+
+static int parse(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "db", required_argument, NULL, 'd' },
+		{ "max-connections", required_argument, NULL, OPT_CONNS },
+		{ "per-address", required_argument, NULL, OPT_PER },
+		{ "header-timeout", required_argument, NULL, OPT_HEADER },
+		{ "reports", required_argument, NULL, OPT_REPORTS },
+		{ "queue", required_argument, NULL, OPT_QUEUE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
+	int opt, rc = -1;
+	long v;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while (rc < 0 && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': *listen = optarg; break;
-		case 'd': *db = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'd': o->db = optarg; break;
+		case OPT_CONNS:
+			if ((rc = set_number(&v, "--max-connections", optarg,
+					     false)) < 0)
+				o->max_conns = (unsigned)v;
+			break;
+		case OPT_PER:
+			if ((rc = set_number(&v, "--per-address", optarg,
+					     false)) < 0)
+				o->per_address = (unsigned)v;
+			break;
+		case OPT_REPORTS:
+			if ((rc = set_number(&v, "--reports", optarg, false)) < 0)
+				o->reports = (unsigned)v;
+			break;
+		case OPT_HEADER:
+			if ((rc = set_number(&v, "--header-timeout", optarg,
+					     true)) < 0)
+				o->header_ms = (int)v;
+			break;
+		case OPT_QUEUE:
+			if ((rc = set_number(&v, "--queue", optarg, true)) < 0)
+				o->queue_ms = (int)v;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -284,25 +374,29 @@ static int parse(int argc, char **argv, const char **db, const char **listen)
 			return 2;
 		}
 	}
-	if (optind < argc) {
+	if (rc < 0 && optind < argc) {
 		fprintf(stderr, "pinshim-view: serve: unexpected argument "
 			"'%s'\n%s", argv[optind], usage);
 		return 2;
 	}
-	return -1;
+	return rc;
 }
 
 int cmd_serve(const char *db, int argc, char **argv)
 {
-	const char *listen = SERVE_DEFAULT_LISTEN;
+	struct serve_opts o = {
+		.db = db, .listen = SERVE_DEFAULT_LISTEN, .max_conns = 1024,
+		.per_address = 256, .reports = 2, .header_ms = 5000,
+		.queue_ms = 2000,
+	};
 	struct MHD_Daemon *d;
 	char bound[80], err[256];
 	sigset_t set;
-	int rc = parse(argc, argv, &db, &listen), fd, sig;
+	int rc = parse(argc, argv, &o), fd, sig;
 
 	if (rc >= 0)
 		return rc;
-	if (check_db(db) < 0)
+	if (check_db(o.db) < 0)
 		return 1;
 	/* the daemon's threads inherit the mask: the signals come to
 	 * sigwait below, nowhere else */
@@ -311,19 +405,22 @@ int cmd_serve(const char *db, int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	fd = listen_open(listen, 64, bound, sizeof(bound), err, sizeof(err));
+	fd = listen_open(o.listen, 1024, bound, sizeof(bound), err,
+			 sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "pinshim-view: serve: %s\n", err);
 		return 1;
 	}
-	d = start(db, fd);
-	if (d == NULL || causes_start(db) < 0) {
+	d = guard_start(o.header_ms, o.reports, o.queue_ms) == 0
+	    ? start(&o, fd) : NULL;
+	if (d == NULL || causes_start(o.db) < 0) {
 		fprintf(stderr, "pinshim-view: serve: cannot start the HTTP "
 			"server on %s\n", bound);
 		if (d != NULL)
 			MHD_stop_daemon(d);
 		else
 			close(fd);
+		guard_stop();
 		return 1;
 	}
 	printf("listening on http://%s/\n", bound);
@@ -332,5 +429,6 @@ int cmd_serve(const char *db, int argc, char **argv)
 		;
 	MHD_stop_daemon(d);     /* finishes requests, closes fd */
 	causes_stop();
+	guard_stop();
 	return 0;
 }

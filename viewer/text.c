@@ -1,37 +1,33 @@
 /* Stored strings came from senders: any bytes.  JSON output needs valid
  * UTF-8; a terminal must not receive escape sequences. */
 #include "viewer.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at p, or 0 when invalid. */
+/* Length of the valid UTF-8 sequence at p (NUL-terminated), or 0 when
+ * invalid. */
 static size_t utf8_len(const unsigned char *p)
 {
-	size_t n;
-	unsigned cp;
+	return wire_utf8_char(p, 4);
+}
 
-	if (p[0] < 0x80)
+size_t text_control_len(const unsigned char *p, bool keep_space)
+{
+	if (*p == 0x7f || (*p < 0x20 && !(keep_space && (*p == '\t' ||
+							 *p == '\n'))))
 		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0)
+		return 2;                       /* C1 */
+	if ((p[0] == 0xd8 && p[1] == 0x9c) ||   /* U+061C */
+	    (p[0] == 0xe2 && p[1] == 0x80 &&
+	     (p[2] == 0x8e || p[2] == 0x8f ||   /* U+200E, U+200F */
+	      (p[2] >= 0xaa && p[2] <= 0xae))) ||       /* U+202A..E */
+	    (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))
+		return p[0] == 0xd8 ? 2 : 3;    /* bidirectional controls */
+	return 0;
 }
 
 char *text_utf8(const char *s)
@@ -64,14 +60,12 @@ void text_fputs(const char *s, FILE *f)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		size_t n = utf8_len(p);
+		size_t n = utf8_len(p), ctl = n ? text_control_len(p, false) : 0;
 
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+		if (n == 0 || ctl > 0) {
+			/* escapes, C1, reordering: a terminal takes them all */
 			fputc('?', f);
 			p += n ? n : 1;
-		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
-			fputc('?', f);  /* C1 controls: terminal escapes too */
-			p += 2;
 		} else {
 			fwrite(p, 1, n, f);
 			p += n;

@@ -77,6 +77,12 @@ int time_parse_since(const char *s, int64_t now_us, int64_t *out_us);
 /* A copy of s with every invalid UTF-8 sequence replaced by U+FFFD;
  * NULL when out of memory. */
 char *text_utf8(const char *s);
+/* The length of the character at p (valid UTF-8) that must not reach a
+ * terminal or a page as it is: C0 controls (but tab and newline when
+ * keep_space), DEL, C1 controls, and the bidirectional controls (U+061C,
+ * U+200E/F, U+202A..E, U+2066..9), which reorder what follows them; 0 for
+ * any other character. */
+size_t text_control_len(const unsigned char *p, bool keep_space);
 /* Writes s for a terminal: control characters and invalid UTF-8 as "?",
  * "-" when empty. */
 void text_print(const char *s);

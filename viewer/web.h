@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <microhttpd.h>
 
 #include "report.h"
 
@@ -96,7 +97,28 @@ struct web_req {
 	struct web_buf out;
 	const char *type;          /* the response's Content-Type */
 	char err[512];             /* the message of a 4xx / 5xx */
+	int stream_fd;             /* >= 0: the body comes from this pipe, and
+				      its writer gives the report slot back */
 };
+
+/* ---- guard.c: deadlines, NUL bytes, report slots ----------------------- */
+
+/* Starts the watchdog: connections whose request line and headers are not
+ * in within header_ms are shut down; busy_max reports run at once, one
+ * more waits queue_ms for a slot.  0, or -1. */
+int guard_start(int header_ms, unsigned busy_max, int queue_ms);
+void guard_stop(void);
+/* libmicrohttpd's connection notifications and URL unescaper. */
+void guard_notify(void *cls, struct MHD_Connection *c, void **ctx,
+		  enum MHD_ConnectionNotificationCode toe);
+size_t guard_unescape(void *cls, struct MHD_Connection *c, char *s);
+/* The request of c is in (its headers complete): false when its URL held
+ * a NUL byte (the request is a 400). */
+bool guard_request(struct MHD_Connection *c);
+/* A report slot: true when one was free within the queue's wait (then
+ * guard_busy_leave once done), false: answer 503. */
+bool guard_busy_enter(void);
+void guard_busy_leave(void);
 
 /* A page or endpoint: the HTTP status (200, or 4xx / 5xx with err set). */
 typedef int (*web_handler)(struct web_req *r);
@@ -152,6 +174,9 @@ void render_pins(struct web_buf *b, char *const *pins, size_t n);
  * is NULL), 500.  Otherwise *status is 200 and *empty tells an empty
  * database. */
 struct store *web_open(struct web_req *r, int *status, bool *empty);
+/* The status of a report that failed on s: 503 when the database could
+ * not be read (replaced, truncated, gone), else 500. */
+int web_report_failed(struct store *s);
 
 /* causes.c: the diagnoses and the timeline by cause of a filter, at most
  * a refresh period old (computed_us says when). */

@@ -206,6 +206,26 @@ class Origins(ViewCase):
             [("api.test", "curl@a", "127.0.0.1", 8, 2),
              ("api.test", "python3@b", "127.0.0.1", 6, 3)])
 
+    def test_thousands_of_hosts_in_one_batch_all_add_up(self):
+        # (each new host and origin entry grows the writer's table: one
+        # grown under a pointer still held once wrote to freed memory)
+        cs = [wire.make_counter(host="h%d.test" % i, successes=i % 7 + 1,
+                                failures=i % 3) for i in range(3000)]
+        # an event first: an odd number of entries, so that growth comes
+        # between a counter's two lookups
+        ack = self.sender(name="many[1]@x").batch(
+            [wire.make_event(host="e.test")], cs)
+        self.assertEqual(ack["stored"], 3001)
+        con = self.db()
+        self.assertEqual(con.execute(
+            "SELECT count(*), sum(handshakes), sum(failures)"
+            " FROM origin_hour").fetchone(),
+            (3000, sum(c["successes"] + c["failures"] for c in cs),
+             sum(c["failures"] for c in cs)))
+        self.assertEqual(con.execute(
+            "SELECT sum(successes) FROM host_hour").fetchone(),
+            (sum(c["successes"] for c in cs),))
+
     def test_a_host_counted_by_one_sender_is_shown(self):
         self.counted("app[1]@a", successes=10, failures=10)
         self.counted("app[2]@b", successes=5, failures=5)
