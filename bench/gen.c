@@ -738,6 +738,9 @@ out:
 	free(cl.ctrs);
 	free(cl.touched);
 	free(cl.seen);
+	free(s->buf);
+	free(s->scratch);
+	s->buf = s->scratch = NULL;
 	return NULL;
 }
 
@@ -986,6 +989,10 @@ int main(int argc, char **argv)
 	       (double)(tot.events + tot.counters + tot.chains) / secs,
 	       (unsigned long long)tot.stored,
 	       (unsigned long long)tot.duplicates, opt.dry ? " dry_run=1" : "");
+	for (long i = 0; i < opt.senders; i++)
+		free(s[i].tally);
+	free(s);
+	free(t);
 	fleet_free(fleet);
 	return 0;
 }

@@ -48,15 +48,20 @@ cflags=(-g -O1 -fno-omit-frame-pointer
 
 if [ "$target" = frame ]; then
 	# shellcheck disable=SC2046
-	"$cc" "${cflags[@]}" -I"$out/gen" -Iproto -Istore -Icollector \
+	# the store derives certificate fields with the shim's certinfo.c
+	"$cc" "${cflags[@]}" -I"$out/gen" -Iproto -Istore -Icollector -Ishim \
 		tests/fuzz/fuzz_frame.c collector/frame.c collector/arena.c \
 		collector/budget.c \
 		store/store.c store/schema.c store/cache.c store/keys.c \
-		store/prepare.c store/put.c store/stats.c store/failures.c \
+		store/prepare.c store/certseen.c store/put.c store/rollup.c \
+		store/stats.c \
+		store/failures.c \
+		shim/certinfo.c shim/pin.c shim/ossl.c \
 		proto/wire.c proto/validate.c \
 		"$out/gen/pinshim.pb-c.c" "$out/gen/batchview.pb-c.c" \
-		$(pkg-config --cflags --libs libprotobuf-c sqlite3 libcrypto json-c) \
-		-lpthread -o "$out/fuzz-frame"
+		$(pkg-config --cflags --libs libprotobuf-c sqlite3 libssl libcrypto \
+			json-c) \
+		-lpthread -ldl -o "$out/fuzz-frame"
 	extra=(-max_len=16384)
 else
 	# shellcheck disable=SC2046

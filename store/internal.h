@@ -95,6 +95,12 @@ int keys_client(struct store_hasher *h, const struct store_client *c,
 int keys_failure(struct store_hasher *h, const Pinshim__View__Event *e,
 		 const struct store_event_keys *k, uint8_t out[32]);
 
+/* certseen.c: SHA-256 of DER that parsed as one X.509 certificate
+ * (prepare.c checks a certificate's DER once per process, not per
+ * record). */
+bool certseen_known(const uint8_t sha[32]);
+void certseen_add(const uint8_t sha[32]);
+
 /* schema.c */
 int store_schema_check(struct store *s, char *err, size_t errlen);
 int store_schema_migrate(struct store *s, char *err, size_t errlen);

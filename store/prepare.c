@@ -273,29 +273,41 @@ static const char *const part_names[] = {
 
 /* A certificate's DER must be one X.509 certificate (the store derives
  * the certificate's fields from it, put.c) and, when sent with its
- * SHA-256, hash to it: the database keeps one row per SHA-256. */
-static int ders_match(struct store_parts *p, Pinshim__Cert **c, size_t n,
-		      char *err, size_t errlen)
+ * SHA-256, hash to it: the database keeps one row per SHA-256.  DER
+ * parsed once is known by its hash (certseen.c). */
+static int der_check(struct store_parts *p, const Pinshim__Cert *c,
+		     size_t i, char *err, size_t errlen)
 {
 	struct certinfo ci;
+	uint8_t sha[32];
 
-	for (size_t i = 0; i < n; i++) {
-		if (c[i]->der.len == 0)
-			continue;
+	if (keys_sha256(p->h, c->der.data, c->der.len, sha) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!certseen_known(sha)) {
 		if (!ossl_resolve() ||
-		    certinfo_from_der(c[i]->der.data, c[i]->der.len, &ci) < 0) {
+		    certinfo_from_der(c->der.data, c->der.len, &ci) < 0) {
 			snprintf(err, errlen, "certificate %zu: DER is not an "
 				 "X.509 certificate", i);
 			return -1;
 		}
-		if (c[i]->sha256.len == 32 &&
-		    memcmp(ci.sha256, c[i]->sha256.data, 32) != 0) {
-			snprintf(err, errlen, "certificate %zu: DER does not "
-				 "hash to its sha256", i);
-			return -1;
-		}
+		certseen_add(sha);
 	}
-	(void)p;
+	if (c->sha256.len == 32 && memcmp(sha, c->sha256.data, 32) != 0) {
+		snprintf(err, errlen, "certificate %zu: DER does not hash to "
+			 "its sha256", i);
+		return -1;
+	}
+	return 0;
+}
+
+static int ders_match(struct store_parts *p, Pinshim__Cert **c, size_t n,
+		      char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i]->der.len > 0 && der_check(p, c[i], i, err, errlen) < 0)
+			return -1;
 	return 0;
 }
 

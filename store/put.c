@@ -352,7 +352,7 @@ static int chain_certs(struct store *s, const struct chain_in *in,
 	sqlite3_stmt *st = s->st.chain_cert;
 
 	for (size_t i = 0; i < in->n; i++) {
-		int64_t cert_id;
+		int64_t cert_id = 0;    /* set when cert_row returns 0 */
 
 		if (cert_row(s, in->certs[i], in->keys[i], &cert_id, err,
 			     errlen) < 0)

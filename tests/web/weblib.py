@@ -249,9 +249,10 @@ class ServeError(Exception):
 class Serve:
     """pinshim-view serve on a database."""
 
-    def __init__(self, db, tmpdir, listen="127.0.0.1:0"):
+    def __init__(self, db, tmpdir, listen="127.0.0.1:0", args=()):
         self.db = db
         self.listen = listen
+        self.args = list(args)
         self.log_path = os.path.join(tmpdir, "serve-%d.log" % id(self))
         self.proc = None
         self.url = None
@@ -262,7 +263,8 @@ class Serve:
         if ASAN:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
         self.proc = subprocess.Popen(
-            [VIEW_BIN, "--db", self.db, "serve", "--listen", self.listen],
+            [VIEW_BIN, "--db", self.db, "serve", "--listen", self.listen]
+            + self.args,
             stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.DEVNULL, env=env)
         line = first_line(self.proc, timeout)
